@@ -7,4 +7,5 @@
 pub mod cli;
 pub mod domain;
 pub mod http;
+pub mod policy;
 pub mod schema;

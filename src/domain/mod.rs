@@ -4,6 +4,7 @@
 //! Invariant: no type here can hold a value that breaks its rule, and no
 //! error produced here contains the offending value (it may be PHI).
 
+mod actor;
 mod age;
 mod code_string;
 mod date;
@@ -15,6 +16,7 @@ mod text;
 mod time_of_day;
 mod uid;
 
+pub use actor::{Actor, Role};
 pub use age::{AgeString, AgeUnit};
 pub use code_string::{CodeString, PatientSex};
 pub use date::DicomDate;
