@@ -82,10 +82,14 @@ pub enum PolicyError {
         dir: PathBuf,
     },
     /// The file is not valid TOML.
-    #[error("{at}: TOML syntax error: {message}")]
+    #[error("{at}: {table}: TOML syntax error: {message}")]
     Syntax {
         /// Where the parser stopped.
         at: Location,
+        /// The table header above the error (`[fields.PatientName]`), so
+        /// the message names the field even when the file does not parse;
+        /// `top level` above the first header.
+        table: String,
         /// The parser's explanation.
         message: String,
     },
@@ -276,7 +280,7 @@ mod tests {
         assert_eq!(Location::of_offset("f", text, 0).to_string(), "f:1:1");
         assert_eq!(Location::of_offset("f", text, 6).to_string(), "f:2:1");
         // `é` is two bytes but one column.
-        assert_eq!(Location::of_offset("f", text, 9).to_string(), "f:2:4");
+        assert_eq!(Location::of_offset("f", text, 9).to_string(), "f:2:3");
         assert_eq!(Location::of_offset("f", text, 999).line, 3);
     }
 }

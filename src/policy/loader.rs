@@ -158,6 +158,7 @@ pub fn parse_policy(file: &str, stem: &str, text: &str) -> Result<Policy, Vec<Po
         let offset = e.span().map_or(0, |s| s.start);
         vec![PolicyError::Syntax {
             at: Location::of_offset(file, text, offset),
+            table: enclosing_table(text, offset),
             message: e.message().trim().to_owned(),
         }]
     })?;
@@ -233,6 +234,24 @@ pub fn parse_policy(file: &str, stem: &str, text: &str) -> Result<Policy, Vec<Po
             Err(errors)
         }
     }
+}
+
+/// The last `[table]` header at or before byte `offset`, as written, or
+/// `top level`. A heuristic for messages only: it reads lines, not TOML.
+fn enclosing_table(text: &str, offset: usize) -> String {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // Include the whole line the error is on, in case it is a header.
+    let end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    text[..end]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.contains(']'))
+        .and_then(|l| l.split(']').next().map(|h| format!("{h}]")))
+        .unwrap_or_else(|| "top level".to_owned())
 }
 
 fn read_retention(w: &mut Walk<'_>, span: &Range<usize>, table: &DeTable<'_>) -> Option<Retention> {
@@ -399,8 +418,11 @@ fn read_rule(
             reason,
         });
     }
+    // A missing index is reported only when nothing else in the rule is
+    // wrong: after a typo such as `indexd`, the typo is the real cause.
     if let Some(reason) = index_requirement(field)
         && !indexed
+        && w.errors.len() == before
     {
         w.errors.push(PolicyError::IndexRequired {
             at: w.at(span),
@@ -466,3 +488,6 @@ fn index_requirement(field: RecordField) -> Option<&'static str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
