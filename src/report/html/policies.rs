@@ -46,6 +46,10 @@ pub(crate) fn policies(out: &mut String, report: &ComplianceReport) {
         &rows,
         "No policy is in force.",
     );
+    if report.policies.is_empty() {
+        // The table already says so; an empty chart would add nothing.
+        return;
+    }
     let bars: Vec<Bar> = report
         .policies
         .iter()
@@ -67,8 +71,8 @@ pub(crate) fn policies(out: &mut String, report: &ComplianceReport) {
         &Caption {
             title: "Records per policy",
             desc: &desc,
+            empty: "No policy is in force.",
         },
-        "No policy is in force.",
     ));
     out.push_str("<figcaption>Stored records per policy and version.</figcaption></figure>");
 }

@@ -34,6 +34,7 @@ pub(crate) fn retention(out: &mut String, report: &ComplianceReport) {
         &Caption {
             title: "Retention outlook: records falling due per month",
             desc: &desc,
+            empty: "No record is overdue or falls due in the outlook period.",
         },
         "records due",
     ));

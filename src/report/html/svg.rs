@@ -34,6 +34,8 @@ pub(crate) struct Caption<'a> {
     pub title: &'a str,
     /// Longer description: `<desc>`, e.g. the figures in words.
     pub desc: &'a str,
+    /// Shown inside the chart when there is nothing to draw.
+    pub empty: &'a str,
 }
 
 /// A number as an SVG coordinate: one decimal, and `0` for anything that
@@ -104,6 +106,7 @@ fn open(out: &mut String, width: u32, height: u32, caption: &Caption<'_>) {
 /// A vertical bar chart: one bar per entry, left to right, with a value
 /// axis, grid lines, a value over each non-zero bar, and labels turned 45°
 /// under the bars.
+/// When every value is zero the chart says `caption.empty` over the plot.
 pub(crate) fn vertical_bars(bars: &[Bar], caption: &Caption<'_>, value_name: &str) -> String {
     const WIDTH: u32 = 960;
     const HEIGHT: u32 = 320;
@@ -142,7 +145,17 @@ pub(crate) fn vertical_bars(bars: &[Bar], caption: &Caption<'_>, value_name: &st
         name = Esc(value_name),
     );
     let slot = plot_w / bars.len().max(1) as f64;
-    let bar_w = slot * 0.7;
+    // Bars stay slim when there are few of them.
+    let bar_w = (slot * 0.7).min(48.0);
+    if bars.iter().all(|b| b.value == 0) {
+        let _ = write!(
+            out,
+            "<text x=\"{x}\" y=\"{y}\" text-anchor=\"middle\" fill=\"{INK}\">{empty}</text>",
+            x = coord(LEFT + plot_w / 2.0),
+            y = coord(TOP + plot_h / 2.0),
+            empty = Esc(caption.empty),
+        );
+    }
     for (i, bar) in bars.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
         let h = fraction(bar.value, top) * plot_h;
@@ -192,8 +205,9 @@ pub(crate) fn vertical_bars(bars: &[Bar], caption: &Caption<'_>, value_name: &st
 }
 
 /// A horizontal bar chart: one row per entry, top to bottom, the label on
-/// the left and the value after the bar. With no entries it says so.
-pub(crate) fn horizontal_bars(bars: &[Bar], caption: &Caption<'_>, empty: &str) -> String {
+/// the left and the value after the bar. With no entries it says
+/// `caption.empty`.
+pub(crate) fn horizontal_bars(bars: &[Bar], caption: &Caption<'_>) -> String {
     const WIDTH: u32 = 960;
     const LEFT: f64 = 200.0;
     const RIGHT: f64 = 80.0;
@@ -215,8 +229,10 @@ pub(crate) fn horizontal_bars(bars: &[Bar], caption: &Caption<'_>, empty: &str) 
             "<text x=\"{x}\" y=\"{y}\" text-anchor=\"middle\" fill=\"{INK}\">{empty}</text>",
             x = coord(f64::from(WIDTH) / 2.0),
             y = coord(PAD + ROW / 2.0 + 4.0),
-            empty = Esc(empty),
+            empty = Esc(caption.empty),
         );
+        out.push_str("</svg>");
+        return out;
     }
     for (i, bar) in bars.iter().enumerate() {
         let y = PAD + ROW * i as f64;
@@ -258,6 +274,7 @@ mod tests {
         Caption {
             title: "t",
             desc: "d",
+            empty: "No policies",
         }
     }
 
@@ -294,13 +311,14 @@ mod tests {
         for svg in [
             vertical_bars(&zeros, &caption(), "records"),
             vertical_bars(&[], &caption(), "records"),
-            horizontal_bars(&zeros, &caption(), "none"),
-            horizontal_bars(&[], &caption(), "none"),
+            horizontal_bars(&zeros, &caption()),
+            horizontal_bars(&[], &caption()),
         ] {
             assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
             assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         }
-        assert!(horizontal_bars(&[], &caption(), "No policies").contains(">No policies</text>"));
+        assert!(horizontal_bars(&[], &caption()).contains(">No policies</text>"));
+        assert!(vertical_bars(&zeros, &caption(), "records").contains(">No policies</text>"));
     }
 
     #[test]
@@ -330,7 +348,7 @@ mod tests {
             value: 1,
             alert: false,
         }];
-        let svg = horizontal_bars(&bars, &caption(), "none");
+        let svg = horizontal_bars(&bars, &caption());
         assert!(!svg.contains("<b>"));
         assert!(svg.contains("&lt;b&gt;&quot;policy&quot;"));
         assert!(svg.contains('…'));

@@ -85,9 +85,10 @@ fn zero_data_renders_charts_without_nan_or_infinity() {
     let charts = svgs(&html);
     assert_eq!(
         charts.len(),
-        2,
-        "the outlook and the records-per-policy charts"
+        1,
+        "the outlook; no records-per-policy without policies"
     );
+    assert!(charts[0].contains("No record is overdue or falls due in the outlook period."));
     for svg in charts {
         for bad in ["NaN", "inf", "-0.0"] {
             assert!(!svg.contains(bad), "{bad} in {svg}");
@@ -100,6 +101,22 @@ fn zero_data_renders_charts_without_nan_or_infinity() {
     assert!(html.contains("No erasure in this period."));
     assert!(html.contains("No access was recorded in this period."));
     assert!(html.contains("none yet"));
+
+    // Policies that hold no record still get their (empty) bars.
+    let mut idle = full_report();
+    for policy in &mut idle.policies {
+        policy.record_count = 0;
+    }
+    idle.retention.overdue = 0;
+    for bucket in &mut idle.retention.timeline {
+        bucket.due = 0;
+    }
+    let html = render_html(&idle);
+    let charts = svgs(&html);
+    assert_eq!(charts.len(), 2);
+    for svg in charts {
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
 }
 
 #[test]
