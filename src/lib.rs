@@ -9,4 +9,5 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod policy;
+pub mod report;
 pub mod schema;

@@ -8,6 +8,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 
 use crate::domain::{Record, RecordBatch};
 use crate::http::ProblemDocument;
+use crate::report::ComplianceReport;
 
 /// One exported schema: its file stem (`record` → `record.schema.json`) and
 /// the schema itself.
@@ -43,6 +44,10 @@ pub fn all() -> Vec<NamedSchema> {
         NamedSchema {
             name: "problem",
             schema: schema_of::<ProblemDocument>("problem"),
+        },
+        NamedSchema {
+            name: "compliance-report",
+            schema: schema_of::<ComplianceReport>("compliance-report"),
         },
     ]
 }
