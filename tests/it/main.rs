@@ -1,1 +1,4 @@
 //! Integration tests.
+
+mod record_table;
+mod schemas;
