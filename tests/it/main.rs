@@ -1,4 +1,5 @@
 //! Integration tests.
 
+mod record_props;
 mod record_table;
 mod schemas;
