@@ -2,6 +2,7 @@
 //! it into a validated command and runs it.
 
 mod schemas;
+pub mod submit;
 
 use std::path::PathBuf;
 
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Work with the published JSON Schemas.
     Schemas(schemas::SchemasArgs),
+    /// Send JSON records, or DICOM files grouped into series, to a server.
+    Submit(submit::SubmitArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -37,5 +40,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schemas(args) => schemas::run(args),
+        Command::Submit(args) => submit::run(args),
     }
 }
