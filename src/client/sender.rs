@@ -185,24 +185,33 @@ fn refusals(source: &str, status: u16, problem: Option<ProblemAnswer>) -> Vec<Re
     }
 }
 
-/// How a transport error is treated.
-fn transport_error(e: &reqwest::Error) -> (bool, String) {
-    // A certificate the client does not trust will not become trusted by
-    // waiting: rustls errors in the chain are permanent.
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = tls {
-            return (
-                false,
-                format!("TLS failure: {tls} (is --ca the server's certificate?)"),
-            );
+/// The rustls error inside `err`, looking through `source()` links and
+/// through `io::Error` wrappers, whose `source()` skips the wrapped error.
+fn find_tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    // Bounded: error chains are short; the bound guards against a cycle.
+    for _ in 0..32 {
+        let current = next?;
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
-        source = err.source();
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => current.source(),
+        };
+    }
+    None
+}
+
+/// Whether a transport error is worth retrying, and a reason without PHI.
+fn transport_error(e: &reqwest::Error) -> (bool, String) {
+    // A certificate the client does not trust, or a peer that does not
+    // speak TLS, will not change by waiting: rustls errors are permanent.
+    if let Some(tls) = find_tls_error(e) {
+        return (
+            false,
+            format!("TLS failure: {tls} (is the URL right, and --ca the server's certificate?)"),
+        );
     }
     if e.is_timeout() {
         (true, "the request timed out".into())

@@ -33,16 +33,33 @@ fn def_validator(name: &str) -> jsonschema::Validator {
         .unwrap()
 }
 
-/// The `regex` crate's reading of a `$defs` entry's pattern plus its lengths
-/// (only for patterns without lookaround, which `regex` does not support).
-fn regex_accepts(name: &str, s: &str) -> bool {
-    let def = &DEFS[name];
-    let re = regex::Regex::new(def["pattern"].as_str().unwrap()).unwrap();
-    let n = s.chars().count() as u64;
-    re.is_match(s)
-        && n >= def["minLength"].as_u64().unwrap()
-        && n <= def["maxLength"].as_u64().unwrap()
+/// The `regex` crate's reading of a `$defs` entry: its pattern, compiled,
+/// and its length bounds (only for patterns without lookaround, which
+/// `regex` does not support).
+struct RegexDef {
+    re: regex::Regex,
+    min: u64,
+    max: u64,
 }
+
+impl RegexDef {
+    fn new(name: &str) -> Self {
+        let def = &DEFS[name];
+        Self {
+            re: regex::Regex::new(def["pattern"].as_str().unwrap()).unwrap(),
+            min: def["minLength"].as_u64().unwrap(),
+            max: def["maxLength"].as_u64().unwrap(),
+        }
+    }
+
+    fn accepts(&self, s: &str) -> bool {
+        let n = s.chars().count() as u64;
+        self.re.is_match(s) && n >= self.min && n <= self.max
+    }
+}
+
+static UID_REGEX: LazyLock<RegexDef> = LazyLock::new(|| RegexDef::new("DicomUid"));
+static DA_REGEX: LazyLock<RegexDef> = LazyLock::new(|| RegexDef::new("DicomDate"));
 
 static UID_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| def_validator("DicomUid"));
 static PN_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| def_validator("PersonName"));
@@ -57,7 +74,7 @@ fn check_uid(s: &str, expected: bool) -> Result<(), TestCaseError> {
         "schema on {:?}",
         s
     );
-    prop_assert_eq!(regex_accepts("DicomUid", s), expected, "regex on {:?}", s);
+    prop_assert_eq!(UID_REGEX.accepts(s), expected, "regex on {:?}", s);
     Ok(())
 }
 
@@ -80,7 +97,7 @@ fn check_da(s: &str, expected: bool) -> Result<(), TestCaseError> {
         "schema on {:?}",
         s
     );
-    prop_assert_eq!(regex_accepts("DicomDate", s), expected, "regex on {:?}", s);
+    prop_assert_eq!(DA_REGEX.accepts(s), expected, "regex on {:?}", s);
     Ok(())
 }
 

@@ -662,6 +662,15 @@ fn no_error_message_or_pointer_contains_a_submitted_value() {
 }
 
 #[test]
+fn a_null_is_refused_with_advice_that_fits_the_field() {
+    let optional = Record::from_json(&with("StudyDate", Value::Null), TODAY).unwrap_err();
+    assert!(optional.errors[0].reason.contains("omit the key"));
+    let required = Record::from_json(&with("PatientID", Value::Null), TODAY).unwrap_err();
+    assert!(!required.errors[0].reason.contains("omit"), "{required:?}");
+    assert!(required.errors[0].reason.contains("required"));
+}
+
+#[test]
 fn a_record_with_three_bad_fields_yields_three_precise_errors() {
     let doc = with_all(&[
         ("SeriesInstanceUID", json!("1.2.0777.9")),
