@@ -5,6 +5,7 @@
 //! [`crate::domain::Record::from_json_now`]), and no report, error or log
 //! line here contains a record value; pixel data is never read.
 
+mod answer;
 pub mod dicom_header;
 pub mod files;
 pub mod retry;

@@ -12,9 +12,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use rand_core::RngCore;
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::answer::{ItemAnswer, ProblemAnswer, describe, refusals};
 use super::files::{Inputs, SourcedRecord};
 use super::retry::{RetryPolicy, StatusClass, classify_status, parse_retry_after};
 use super::summary::{Refusal, Summary};
@@ -125,64 +125,6 @@ fn batch_url(server: &reqwest::Url) -> Result<reqwest::Url, SubmitError> {
     }
     base.join("v1/records/batch")
         .map_err(|_| SubmitError::BadUrl)
-}
-
-/// One element of the server's batch answer.
-#[derive(Debug, Deserialize)]
-struct ItemAnswer {
-    status: u16,
-    #[serde(default)]
-    problem: Option<ProblemAnswer>,
-}
-
-/// The parts of an RFC 9457 problem document the summary reports; lenient,
-/// so that an answer missing a member is still understood.
-#[derive(Debug, Default, Deserialize)]
-struct ProblemAnswer {
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    detail: Option<String>,
-    #[serde(default)]
-    errors: Vec<FieldAnswer>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FieldAnswer {
-    pointer: String,
-    reason: String,
-}
-
-/// A problem's title and detail in one line.
-fn describe(status: u16, problem: Option<&ProblemAnswer>) -> String {
-    let mut s = format!("server answered {status}");
-    if let Some(p) = problem {
-        for part in [&p.title, &p.detail].into_iter().flatten() {
-            s.push_str(": ");
-            s.push_str(part);
-        }
-    }
-    s
-}
-
-/// The refusals for one record the server refused.
-fn refusals(source: &str, status: u16, problem: Option<ProblemAnswer>) -> Vec<Refusal> {
-    match problem {
-        Some(p) if !p.errors.is_empty() => p
-            .errors
-            .into_iter()
-            .map(|e| Refusal {
-                source: source.to_owned(),
-                pointer: Some(e.pointer),
-                reason: e.reason,
-            })
-            .collect(),
-        p => vec![Refusal {
-            source: source.to_owned(),
-            pointer: None,
-            reason: describe(status, p.as_ref()),
-        }],
-    }
 }
 
 /// The rustls error inside `err`, looking through `source()` links and
@@ -419,21 +361,5 @@ mod tests {
     fn token_debug_is_hidden() {
         let t = BearerToken::new("eyJsecret".into());
         assert!(!format!("{t:?}").contains("secret"));
-    }
-
-    #[test]
-    fn refusals_carry_pointers_or_the_problem_title() {
-        let p = ProblemAnswer {
-            title: Some("Validation failed".into()),
-            detail: None,
-            errors: vec![FieldAnswer {
-                pointer: "/StudyDate".into(),
-                reason: "a date (DA) is YYYYMMDD".into(),
-            }],
-        };
-        let r = refusals("a.json", 422, Some(p));
-        assert_eq!(r[0].pointer.as_deref(), Some("/StudyDate"));
-        let r = refusals("a.json", 409, None);
-        assert_eq!(r[0].reason, "server answered 409");
     }
 }

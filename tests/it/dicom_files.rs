@@ -609,3 +609,208 @@ fn submit_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("https://"));
 }
+
+// ---- The sender against a real HTTPS endpoint with scripted answers ----
+//
+// Not the phivault server (the end-to-end test comes with it): a TLS
+// listener on 127.0.0.1 whose answers each test scripts, to pin down the
+// retry rules, the accounting and the trust of `--ca` over a real socket.
+
+mod scripted {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::{Json, Router, routing::post};
+    use serde_json::Value;
+
+    /// One scripted answer: status, optional Retry-After, body.
+    pub type Answer = (u16, Option<&'static str>, Value);
+    /// One request seen: its Authorization header and batch length.
+    pub type Call = (Option<String>, usize);
+
+    /// What the endpoint saw and what it will answer next.
+    #[derive(Clone, Default)]
+    pub struct Script {
+        pub answers: Arc<Mutex<VecDeque<Answer>>>,
+        /// Per request: the Authorization header and the batch length.
+        pub calls: Arc<Mutex<Vec<Call>>>,
+    }
+
+    async fn batch(
+        State(s): State<Script>,
+        headers: HeaderMap,
+        Json(body): Json<Vec<Value>>,
+    ) -> Response {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        s.calls.lock().unwrap().push((auth, body.len()));
+        let next = s.answers.lock().unwrap().pop_front();
+        let (status, retry_after, body) = next.unwrap_or((500, None, Value::Null));
+        let mut r = (StatusCode::from_u16(status).unwrap(), Json(body)).into_response();
+        if let Some(ra) = retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(ra));
+        }
+        r
+    }
+
+    /// Starts the endpoint with a fresh self-signed certificate for
+    /// 127.0.0.1; returns its port, its certificate (PEM) and the script.
+    pub async fn start(answers: Vec<Answer>) -> (u16, Vec<u8>, Script) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert_pem = key.cert.pem().into_bytes();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            cert_pem.clone(),
+            key.signing_key.serialize_pem().into_bytes(),
+        )
+        .await
+        .unwrap();
+        let script = Script::default();
+        script.answers.lock().unwrap().extend(answers);
+        let app = Router::new()
+            .route("/v1/records/batch", post(batch))
+            .with_state(script.clone());
+        let handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
+        let server =
+            axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), config).handle(handle.clone());
+        tokio::spawn(async move { server.serve(app.into_make_service()).await });
+        let addr = handle.listening().await.unwrap();
+        (addr.port(), cert_pem, script)
+    }
+}
+
+fn three_records() -> Inputs {
+    let mut inputs = Inputs::default();
+    for i in 1..=3 {
+        inputs.records.push(phivault::client::SourcedRecord {
+            source: format!("r{i}.json"),
+            record: json!({"SeriesInstanceUID": format!("1.2.{i}"), "StudyInstanceUID": "1.3",
+                           "PatientID": "P", "PatientName": "N", "InstancesInSeries": 1}),
+        });
+    }
+    inputs
+}
+
+fn trusting(port: u16, cert: &[u8], attempts: u32) -> SubmitOptions {
+    let mut o = fast_options(port, attempts);
+    o.ca_pem = Some(cert.to_vec());
+    o
+}
+
+#[tokio::test]
+async fn transient_answers_are_retried_then_each_record_is_accounted() {
+    let (port, cert, script) = scripted::start(vec![
+        (503, Some("0"), json!({"title": "Service Unavailable"})),
+        (429, None, json!({"title": "Too Many Requests"})),
+        (408, None, Value::Null),
+        (
+            200,
+            None,
+            json!([
+                {"status": 201, "id": "a"},
+                {"status": 200, "id": "b"},
+                {"status": 422, "problem": {"type": "about:blank", "title": "Invalid record",
+                  "status": 422, "errors": [{"pointer": "/StudyDate", "reason": "a date (DA) is YYYYMMDD"}]}}
+            ]),
+        ),
+    ])
+    .await;
+    let summary = submit(&trusting(port, &cert, 5), three_records())
+        .await
+        .unwrap();
+    let calls = script.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4, "three transient answers, then success");
+    assert!(
+        calls
+            .iter()
+            .all(|(auth, n)| auth.as_deref() == Some("Bearer test-token") && *n == 3)
+    );
+    assert_eq!((summary.sent, summary.created, summary.replaced), (3, 1, 1));
+    assert_eq!(summary.refused.len(), 1);
+    assert_eq!(summary.refused[0].source, "r3.json");
+    assert_eq!(summary.refused[0].pointer.as_deref(), Some("/StudyDate"));
+    assert!(summary.undelivered.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_error_is_never_retried() {
+    for status in [400u16, 404, 409, 413, 422] {
+        let (port, cert, script) = scripted::start(vec![(
+            status,
+            None,
+            json!({"type": "about:blank", "title": "Nope", "status": status}),
+        )])
+        .await;
+        let summary = submit(&trusting(port, &cert, 5), three_records())
+            .await
+            .unwrap();
+        assert_eq!(
+            script.calls.lock().unwrap().len(),
+            1,
+            "{status} was retried"
+        );
+        assert_eq!(summary.refused.len(), 3);
+        assert_eq!(
+            summary.refused[0].reason,
+            format!("server answered {status}: Nope")
+        );
+        assert_eq!(summary.sent, 0);
+    }
+}
+
+#[tokio::test]
+async fn an_authentication_failure_stops_the_later_batches() {
+    let (port, cert, script) =
+        scripted::start(vec![(401, None, json!({"title": "Unauthorized"}))]).await;
+    let mut options = trusting(port, &cert, 5);
+    options.batch_size = 1;
+    let summary = submit(&options, three_records()).await.unwrap();
+    assert_eq!(script.calls.lock().unwrap().len(), 1);
+    assert_eq!(summary.refused.len(), 3);
+    assert!(summary.refused.iter().all(|r| r.reason.contains("401")));
+}
+
+#[tokio::test]
+async fn exhausted_retries_leave_the_batch_undelivered() {
+    let (port, cert, script) =
+        scripted::start(vec![(502, None, Value::Null), (502, None, Value::Null)]).await;
+    let summary = submit(&trusting(port, &cert, 2), three_records())
+        .await
+        .unwrap();
+    assert_eq!(script.calls.lock().unwrap().len(), 2);
+    assert_eq!(summary.undelivered.len(), 3);
+    assert_eq!(
+        summary.undelivered[0].reason,
+        "gave up after 2 attempts: server answered 502"
+    );
+}
+
+#[tokio::test]
+async fn only_the_given_ca_is_trusted() {
+    let (port, _cert, script) = scripted::start(vec![]).await;
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let summary = submit(
+        &trusting(port, other.cert.pem().as_bytes(), 5),
+        three_records(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(script.calls.lock().unwrap().len(), 0);
+    assert_eq!(summary.undelivered.len(), 3);
+    assert!(
+        summary.undelivered[0].reason.starts_with("TLS failure"),
+        "{}",
+        summary.undelivered[0].reason
+    );
+    // A CA file without a certificate is refused before any connection.
+    let err = submit(&trusting(port, b"not a pem", 1), three_records())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, phivault::client::SubmitError::BadCa), "{err}");
+}
