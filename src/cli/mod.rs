@@ -3,6 +3,7 @@
 
 mod policy;
 mod schemas;
+pub mod submit;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Schemas(schemas::SchemasArgs),
     /// Show the compliance policies, or check policy files.
     Policy(policy::PolicyArgs),
+    /// Send JSON records, or DICOM files grouped into series, to a server.
+    Submit(submit::SubmitArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schemas(args) => schemas::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Submit(args) => submit::run(args),
     }
 }

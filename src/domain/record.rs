@@ -188,10 +188,12 @@ impl FieldReader<'_> {
                 }
             },
             other => {
-                let hint = if other.is_null() {
-                    "; omit the key when the value is unknown"
-                } else {
-                    ""
+                // Omitting is the way to say "unknown" only for an optional
+                // field; a required one must carry a value.
+                let hint = match (other.is_null(), field.required()) {
+                    (true, false) => "; omit the key when the value is unknown",
+                    (true, true) => "; it is required and cannot be unknown",
+                    (false, _) => "",
                 };
                 self.errors.push(
                     pointer,

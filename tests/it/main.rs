@@ -4,5 +4,9 @@
 // point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dicom_files;
 mod policy;
+mod record_props;
+mod record_table;
 mod report_html;
+mod schemas;
