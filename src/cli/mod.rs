@@ -2,6 +2,8 @@
 //! it into a validated command and runs it.
 
 mod schemas;
+mod serve;
+mod token;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Work with the published JSON Schemas.
     Schemas(schemas::SchemasArgs),
+    /// The HTTPS service (default https://127.0.0.1:8443).
+    Serve(Box<serve::ServeArgs>),
+    /// Mint bearer tokens.
+    Token(token::TokenArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -37,5 +43,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schemas(args) => schemas::run(args),
+        Command::Serve(args) => serve::run(&cli.data_dir, *args),
+        Command::Token(args) => token::run(&cli.data_dir, args),
     }
 }
