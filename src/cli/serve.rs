@@ -145,21 +145,19 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
+/// Registers for SIGINT (Ctrl-C) and SIGTERM now, so a signal that arrives
+/// as soon as the server says it is listening is already handled, and
+/// returns a future that completes on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
-            let _ = ctrl_c.await;
-        }
-    }
+    })
 }
 
 /// Runs `phivault serve`.
@@ -216,8 +214,12 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    eprintln!("phivault: listening on {scheme}://{addr}");
-    runtime.block_on(http::serve(state, routes, listener, tls, shutdown_signal()))?;
+    runtime.block_on(async move {
+        let shutdown = shutdown_signal().context("cannot handle SIGINT/SIGTERM")?;
+        eprintln!("phivault: listening on {scheme}://{addr}");
+        http::serve(state, routes, listener, tls, shutdown).await?;
+        anyhow::Ok(())
+    })?;
     // Shutdown hook: every request has finished here. The lead flushes and
     // closes the store at this point.
     eprintln!("phivault: stopped");

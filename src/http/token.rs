@@ -356,6 +356,55 @@ mod tests {
     }
 
     #[test]
+    fn eddsa_tokens_verify_with_a_pem_or_jwk_public_key_and_hs256_is_refused() {
+        use ring::signature::KeyPair;
+        let rng = SystemRandom::new();
+        let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let raw = pair.public_key().as_ref().to_vec();
+        let mut spki = ED25519_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(&raw);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&spki);
+        let pem = format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n");
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}).to_string();
+
+        let claims = serde_json::json!({"sub": "idp-user", "role": "auditor", "exp": now() + 600});
+        let signing = EncodingKey::from_ed_der(pkcs8.as_ref());
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &signing).unwrap();
+        let (_d, _hs_verifier, secret) = setup();
+        let hs256 = mint(
+            &secret,
+            "idp-user",
+            Role::Auditor,
+            now(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+
+        for key_text in [pem, jwk] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("idp.key");
+            std::fs::write(&path, key_text).unwrap();
+            let settings = JwtSettings {
+                algorithm: JwtAlgorithm::EdDSA,
+                public_key: Some(path.clone()),
+                leeway_seconds: 0,
+            };
+            let verifier = TokenVerifier::new(&settings, Path::new("/nonexistent")).unwrap();
+            assert_eq!(verifier.verify(&token).unwrap().sub, "idp-user");
+            assert_eq!(verifier.verify(&hs256), Err(TokenError::Invalid));
+            // The same key file is refused for RS256 (wrong key type).
+            let rs = JwtSettings {
+                algorithm: JwtAlgorithm::RS256,
+                ..settings
+            };
+            assert!(TokenVerifier::new(&rs, Path::new("/nonexistent")).is_err());
+        }
+    }
+
+    #[test]
     fn debug_hides_the_secret() {
         let (_d, verifier, secret) = setup();
         assert_eq!(format!("{secret:?}"), "JwtSecret(<redacted>)");
