@@ -33,6 +33,11 @@ pub enum Command {
     /// Work with the published JSON Schemas.
     Schemas(schemas::SchemasArgs),
     /// The HTTPS service (default https://127.0.0.1:8443).
+    ///
+    /// Settings come from built-in defaults, then a TOML file, then
+    /// `PHIVAULT_*` environment variables, then flags: a later source wins.
+    /// On first start the data directory gets a JWT secret and a self-signed
+    /// certificate (files 0600), and their paths are printed on stderr.
     Serve(Box<serve::ServeArgs>),
     /// Mint bearer tokens.
     Token(token::TokenArgs),

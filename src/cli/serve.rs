@@ -17,8 +17,8 @@ use crate::http;
 /// over the environment, which wins over the file.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML). Default: `<data-dir>/phivault.toml` when it
-    /// exists. [env: PHIVAULT_CONFIG]
+    /// Configuration file (TOML, the keys named [toml: …] below). Default:
+    /// `<data-dir>/phivault.toml` when it exists.
     #[arg(long, env = "PHIVAULT_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (printed on stderr).
@@ -66,9 +66,8 @@ pub struct ServeArgs {
     #[arg(long)]
     request_timeout: Option<HumanDuration>,
     /// Accepted Purpose-Of-Use codes, comma-separated (HL7 v3 PurposeOfUse).
-    /// [toml: purpose_of_use] [env: PHIVAULT_PURPOSE_OF_USE] [default:
-    /// TREAT,ETREAT,CAREMGT,HPAYMT,HOPERAT,HQUALIMP,RECORDMGT,HLEGAL,HRESCH,
-    /// CLINTRCH,PUBHLTH,PATRQT,FAMRQT,PWATRNY]
+    /// [toml: purpose_of_use] [env: PHIVAULT_PURPOSE_OF_USE]
+    /// [default: TREAT,ETREAT,CAREMGT,HPAYMT,HOPERAT,HQUALIMP,RECORDMGT,HLEGAL,HRESCH,CLINTRCH,PUBHLTH,PATRQT,FAMRQT,PWATRNY]
     #[arg(long, value_delimiter = ',')]
     purpose_of_use: Option<Vec<String>>,
     /// JWT algorithm: HS256 (tokens from `phivault token issue`), or EdDSA /
@@ -76,7 +75,8 @@ pub struct ServeArgs {
     /// [toml: jwt_algorithm] [env: PHIVAULT_JWT_ALGORITHM] [default: HS256]
     #[arg(long)]
     jwt_algorithm: Option<JwtAlgorithm>,
-    /// The identity provider's public key (PEM) for EdDSA or RS256.
+    /// The identity provider's public key for EdDSA or RS256: a JWK file (as
+    /// in its JWKS), or for EdDSA an Ed25519 `PUBLIC KEY` PEM (RFC 8410).
     /// [toml: jwt_public_key] [env: PHIVAULT_JWT_PUBLIC_KEY]
     #[arg(long)]
     jwt_public_key: Option<PathBuf>,
@@ -142,6 +142,8 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for log files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -707,3 +707,75 @@ fn token_issue_refuses_without_a_secret_and_with_bad_roles() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn serve_help_documents_every_setting_in_all_three_spellings() {
+    let out = Command::new(binary())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for key in ConfigLayer::KEYS {
+        assert!(help.contains(&format!("[toml: {key}]")), "{key}");
+        assert!(
+            help.contains(&format!("PHIVAULT_{}", key.to_ascii_uppercase())),
+            "{key}"
+        );
+        assert!(
+            help.contains(&format!("--{}", key.replace('_', "-"))),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plain_http_only_with_the_flag_and_a_loud_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("phivault-data");
+    let mut child = Command::new(binary())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-http"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let mut seen = Vec::new();
+    let addr = loop {
+        let line = lines.recv_timeout(Duration::from_secs(60)).unwrap();
+        seen.push(line.clone());
+        if let Some(addr) = line.strip_prefix("phivault: listening on http://") {
+            break addr.to_owned();
+        }
+    };
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("WARN") && l.contains("PLAIN HTTP")),
+        "{seen:#?}"
+    );
+    assert!(
+        !data.join("tls").exists(),
+        "no certificate is made for plain HTTP"
+    );
+    phivault::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(client);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success());
+}
