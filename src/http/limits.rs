@@ -3,7 +3,6 @@
 //! principal (the token's `sub`, after authentication). Both answer 429 with
 //! `Retry-After` (RFC 6585 §4) as a problem document.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,10 +97,10 @@ impl PrincipalLimiter {
         self.limiter
             .check_key(&sub.to_owned())
             .map_err(|not_until| {
+                // Round up: Retry-After is in whole seconds (RFC 9110 §10.2.3).
                 let wait = not_until.wait_time_from(self.clock.now());
-                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
             })
-            .map_err(|s| s.max(1))
     }
 
     /// Forgets principals idle long enough to have a full bucket again.
@@ -109,13 +108,6 @@ impl PrincipalLimiter {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
-}
-
-/// The peer IP of a request, for logs of refused requests (never a label).
-pub fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
 }
 
 #[cfg(test)]
