@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;

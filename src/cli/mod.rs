@@ -3,7 +3,9 @@
 
 mod policy;
 mod schemas;
+mod serve;
 pub mod submit;
+mod token;
 
 use std::path::PathBuf;
 
@@ -36,6 +38,15 @@ pub enum Command {
     Policy(policy::PolicyArgs),
     /// Send JSON records, or DICOM files grouped into series, to a server.
     Submit(submit::SubmitArgs),
+    /// The HTTPS service (default https://127.0.0.1:8443).
+    ///
+    /// Settings come from built-in defaults, then a TOML file, then
+    /// `PHIVAULT_*` environment variables, then flags: a later source wins.
+    /// On first start the data directory gets a JWT secret and a self-signed
+    /// certificate (files 0600), and their paths are printed on stderr.
+    Serve(Box<serve::ServeArgs>),
+    /// Mint bearer tokens.
+    Token(token::TokenArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -45,5 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas(args) => schemas::run(args),
         Command::Policy(args) => policy::run(args),
         Command::Submit(args) => submit::run(args),
+        Command::Serve(args) => serve::run(&cli.data_dir, *args),
+        Command::Token(args) => token::run(&cli.data_dir, args),
     }
 }

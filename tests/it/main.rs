@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod dicom_files;
+mod http_shell;
 mod policy;
 mod record_props;
 mod record_table;
 mod report_html;
 mod schemas;
+mod support;

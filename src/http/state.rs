@@ -1,0 +1,108 @@
+//! The state every handler and middleware shares. The lead extends it with
+//! the vault and store handles.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::access::RouteMethod;
+use super::limits::{IpLimitConfig, PrincipalLimiter, ip_limit_config};
+use super::token::{TokenError, TokenVerifier};
+use crate::config::Config;
+use crate::domain::Actor;
+
+/// Why a request was refused by authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialReason {
+    /// 401: no, invalid or expired token.
+    Unauthenticated(TokenError),
+    /// 403: valid token, role not allowed on the route.
+    WrongRole,
+}
+
+/// An access-denied event (SPEC §6 lists it among audited events). Holds
+/// the route template, never the raw path (which may hold an id), and the
+/// principal when the token was valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenial {
+    /// The method of the refused request.
+    pub method: RouteMethod,
+    /// The route template, e.g. `/v1/records/{id}`.
+    pub route: &'static str,
+    /// The principal, when the token was valid (403).
+    pub actor: Option<Actor>,
+    /// Why.
+    pub reason: DenialReason,
+}
+
+/// Receives access-denied events. The default writes a tracing event; the
+/// lead plugs the audit log in here. Called on the request's task: an
+/// implementation must not block for long (append to a channel or a
+/// buffered log, do not flush to disk inline).
+pub trait AccessDenialSink: Send + Sync + 'static {
+    /// Records one refusal.
+    fn access_denied(&self, denial: &AccessDenial);
+}
+
+/// The default sink: one `warn` event per refusal, without any token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogDenials;
+
+impl AccessDenialSink for LogDenials {
+    fn access_denied(&self, d: &AccessDenial) {
+        tracing::warn!(
+            method = d.method.as_str(),
+            route = d.route,
+            sub = d.actor.as_ref().map(|a| a.sub.as_str()),
+            role = d.actor.as_ref().map(|a| a.role.as_str()),
+            reason = ?d.reason,
+            "access denied"
+        );
+    }
+}
+
+/// Shared application state: cheap to clone (every member is an `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// Bearer-token verification.
+    pub verifier: Arc<TokenVerifier>,
+    /// The Prometheus registry's handle, rendered by `GET /metrics`.
+    pub metrics: PrometheusHandle,
+    /// Per-principal request rate.
+    pub principal_limiter: Arc<PrincipalLimiter>,
+    /// Per-IP request rate (shared by every route's layer).
+    pub ip_limit: IpLimitConfig,
+    /// Where access-denied events go.
+    pub denials: Arc<dyn AccessDenialSink>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State for `config`, verifying tokens with `verifier`, reporting
+    /// refusals to the log until [`AppState::with_denials`] replaces the sink.
+    pub fn new(config: Config, verifier: TokenVerifier, metrics: PrometheusHandle) -> Self {
+        Self {
+            principal_limiter: Arc::new(PrincipalLimiter::new(config.rate_per_principal)),
+            ip_limit: ip_limit_config(config.rate_per_ip),
+            config: Arc::new(config),
+            verifier: Arc::new(verifier),
+            metrics,
+            denials: Arc::new(LogDenials),
+        }
+    }
+
+    /// The same state reporting refusals to `sink` (the audit log).
+    pub fn with_denials(mut self, sink: Arc<dyn AccessDenialSink>) -> Self {
+        self.denials = sink;
+        self
+    }
+}
