@@ -101,6 +101,17 @@ pub(crate) fn wrap_aad(dek_id: DekId, kek_version: u32) -> Vec<u8> {
 /// Wraps `key` (a DEK's bytes) under `kek` with a fresh random nonce.
 pub(crate) fn wrap(kek: &Kek, dek_id: DekId, key: &SecretKey) -> Result<WrappedDek, CryptoError> {
     let nonce = gcm::random_nonce(&SystemRandom::new()).map_err(|_| CryptoError::Random)?;
+    wrap_with_nonce(kek, dek_id, key, nonce)
+}
+
+/// The body of [`wrap`]; the nonce is a parameter only so that tests can pin
+/// it.
+fn wrap_with_nonce(
+    kek: &Kek,
+    dek_id: DekId,
+    key: &SecretKey,
+    nonce: [u8; NONCE_LEN],
+) -> Result<WrappedDek, CryptoError> {
     let sealed = gcm::seal_with_nonce(
         &kek.cipher,
         &nonce,
@@ -163,6 +174,19 @@ mod tests {
         assert_eq!(dek.key().expose(), &[2; 32]);
         assert_eq!(dek.kek_version(), 5);
     }
+
+    /// The worked example of docs/FORMAT.md, "Wrapped DEK".
+    #[test]
+    fn format_md_example() {
+        let k = kek(1, 0x01);
+        let key = SecretKey::from_slice(&[0x42; 32]).unwrap();
+        let w = wrap_with_nonce(&k, DekId([0x22; 16]), &key, [0x0a; 12]).unwrap();
+        assert_eq!(hex::encode(wrap_aad(DekId([0x22; 16]), 1)), EXAMPLE_AAD);
+        assert_eq!(hex::encode(w.to_bytes()), EXAMPLE_WRAPPED);
+    }
+
+    const EXAMPLE_AAD: &str = "0000000f7068697661756c742f64656b2f763100000010222222222222222222222222222222220000000400000001";
+    const EXAMPLE_WRAPPED: &str = "0100000001222222222222222222222222222222220a0a0a0a0a0a0a0a0a0a0a0aaec76e63ddb93d6ec6f73a31f17ad5ecc9242abd2d460ed1844d0851d019ede1e5686254e026468e7badf2b58dbdcf95";
 
     #[test]
     fn malformed_bytes_are_refused() {

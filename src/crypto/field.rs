@@ -187,6 +187,23 @@ mod tests {
         assert_eq!(open_field(&d, &aad, &a).unwrap().as_slice(), b"DOE^JANE");
     }
 
+    /// The worked example of docs/FORMAT.md, "Sealed field".
+    #[test]
+    fn format_md_example() {
+        let d = Dek::new(
+            DekId([0x22; 16]),
+            1,
+            SecretKey::from_slice(&[0x42; 32]).unwrap(),
+        );
+        let aad = FieldAad::for_sealing([0x11; 16], "PatientName", &d);
+        let s = seal_field_with_nonce(&d, &aad, &[0x09; 12], b"DOE^JANE").unwrap();
+        assert_eq!(hex::encode(aad.encode()), EXAMPLE_AAD);
+        assert_eq!(serde_json::to_string(&s).unwrap(), EXAMPLE_JSON);
+    }
+
+    const EXAMPLE_AAD: &str = "000000117068697661756c742f6669656c642f763100000010111111111111111111111111111111110000000b50617469656e744e616d6500000010222222222222222222222222222222220000000400000001";
+    const EXAMPLE_JSON: &str = r#"{"alg":"A256GCM","dek_id":"22222222222222222222222222222222","kek_version":1,"nonce":"CQkJCQkJCQkJCQkJ","ciphertext":"eYbsNBvYCQwS125tlQ9IGPYrZMMOGiq9"}"#;
+
     #[test]
     fn sealing_refuses_an_aad_naming_another_dek() {
         let d = dek(1);

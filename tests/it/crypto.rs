@@ -50,6 +50,10 @@ fn first_start_creates_private_key_files_and_reports_them() {
     }
     assert_eq!(fs::read(dir.join("kek-v1.key")).unwrap().len(), 32);
     assert_eq!(fs::read(dir.join(DERIVE_KEY_FILE)).unwrap().len(), 32);
+    // docs/FORMAT.md §1, §7: ring's PKCS#8 v2 document ends with the public key.
+    let pkcs8 = fs::read(dir.join(AUDIT_KEY_FILE)).unwrap();
+    assert_eq!(pkcs8.len(), 83);
+    assert_eq!(pkcs8[51..], ring.audit_signer().public_key());
     assert_eq!(ring.current_kek_version(), 1);
     assert_eq!(ring.kek_versions(), [1]);
 
@@ -474,4 +478,47 @@ thread_local! {
         let (tmp, ring) = new_ring();
         (std::rc::Rc::new(tmp), std::rc::Rc::new(ring))
     };
+}
+
+/// The worked examples printed in docs/FORMAT.md §3 and §4 open with
+/// `ring`'s AES-256-GCM, so the document's bytes are checked by a second
+/// implementation (the unit tests check that phivault produces them).
+#[test]
+fn format_md_worked_examples_open_with_ring() {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    fn aes_open(key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8]) -> Vec<u8> {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap());
+        let nonce = Nonce::try_assume_unique_for_key(nonce).unwrap();
+        let mut buf = ct.to_vec();
+        key.open_in_place(nonce, Aad::from(aad), &mut buf)
+            .unwrap()
+            .to_vec()
+    }
+    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md")).unwrap();
+    // Each example value is hex wrapped over several lines inside a code block.
+    let hex_after = |label: &str| -> Vec<u8> {
+        let start = doc.find(label).unwrap() + label.len();
+        let text: String = doc[start..]
+            .lines()
+            .map_while(|l| {
+                let l = l.trim().trim_end_matches("(81 bytes)").trim();
+                (!l.is_empty() && l.bytes().all(|b| b.is_ascii_hexdigit())).then(|| l.to_owned())
+            })
+            .collect();
+        hex::decode(text).unwrap()
+    };
+
+    let dek_aad = hex_after("\nassociated data = ");
+    let wrapped = hex_after("\nwrapped DEK     = ");
+    assert_eq!(wrapped.len(), 81);
+    let dek = aes_open(&[0x01; 32], &wrapped[21..33], &dek_aad, &wrapped[33..]);
+    assert_eq!(dek, [0x42; 32]);
+
+    let field_aad = hex_after("\nfield AAD = ");
+    let json_start = doc.find("sealed    = ").unwrap() + "sealed    = ".len();
+    let json_line = doc[json_start..].lines().next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    let nonce = B64.decode(v["nonce"].as_str().unwrap()).unwrap();
+    let ct = B64.decode(v["ciphertext"].as_str().unwrap()).unwrap();
+    assert_eq!(aes_open(&dek, &nonce, &field_aad, &ct), b"DOE^JANE");
 }
