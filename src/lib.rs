@@ -10,3 +10,4 @@ pub mod domain;
 pub mod http;
 pub mod policy;
 pub mod schema;
+pub mod scp;

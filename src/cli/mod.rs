@@ -1,6 +1,7 @@
 //! The command line: clap parses what the user typed, each submodule turns
 //! it into a validated command and runs it.
 
+mod listen;
 mod schemas;
 
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Work with the published JSON Schemas.
     Schemas(schemas::SchemasArgs),
+    /// DICOM C-STORE receiver: collects each series and forwards its record.
+    Listen(listen::ListenArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -37,5 +40,6 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schemas(args) => schemas::run(args),
+        Command::Listen(args) => listen::run(args, &cli.data_dir),
     }
 }
