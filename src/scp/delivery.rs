@@ -61,6 +61,16 @@ pub trait Forwarder: Send + Sync {
     ) -> impl Future<Output = Result<ForwardOutcome, ForwardError>> + Send;
 }
 
+/// A shared forwarder forwards like the one it shares.
+impl<F: Forwarder> Forwarder for Arc<F> {
+    fn forward(
+        &self,
+        record: &Value,
+    ) -> impl Future<Output = Result<ForwardOutcome, ForwardError>> + Send {
+        F::forward(self, record)
+    }
+}
+
 /// Backoff between retries after a transient failure: the n-th consecutive
 /// failure waits a random time in [d/2, d], d = min(initial × 2^(n-1), max)
 /// ("equal jitter", so that many listeners do not retry in step).

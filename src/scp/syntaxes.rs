@@ -15,7 +15,8 @@ pub const VERIFICATION: &str = uids::VERIFICATION;
 /// XA/XRF, SC, VL, ophthalmic), their enhanced and legacy-converted forms,
 /// radiotherapy objects, and the non-image objects that travel with studies
 /// (presentation states, key objects, SR, segmentations, registrations,
-/// encapsulated PDF, raw data).
+/// encapsulated PDF, raw data, waveforms). Every storage class dcmtk's
+/// `storescu` proposes by default is on the list.
 // Retired classes are still sent by older ultrasound and NM devices.
 #[allow(deprecated)]
 pub const STORAGE_SOP_CLASSES: &[&str] = &[
@@ -74,6 +75,7 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     uids::OPHTHALMIC_PHOTOGRAPHY8_BIT_IMAGE_STORAGE,
     uids::OPHTHALMIC_PHOTOGRAPHY16_BIT_IMAGE_STORAGE,
     uids::OPHTHALMIC_TOMOGRAPHY_IMAGE_STORAGE,
+    uids::STEREOMETRIC_RELATIONSHIP_STORAGE,
     // Radiotherapy
     uids::RT_IMAGE_STORAGE,
     uids::RT_DOSE_STORAGE,
@@ -93,6 +95,8 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     uids::SPATIAL_FIDUCIALS_STORAGE,
     uids::GRAYSCALE_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     uids::COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+    uids::PSEUDO_COLOR_SOFTCOPY_PRESENTATION_STATE_STORAGE,
+    uids::BLENDING_SOFTCOPY_PRESENTATION_STATE_STORAGE,
     uids::KEY_OBJECT_SELECTION_DOCUMENT_STORAGE,
     uids::BASIC_TEXT_SR_STORAGE,
     uids::ENHANCED_SR_STORAGE,
@@ -100,8 +104,18 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     uids::COMPREHENSIVE3_DSR_STORAGE,
     uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
     uids::MAMMOGRAPHY_CADSR_STORAGE,
+    uids::CHEST_CADSR_STORAGE,
+    uids::COLON_CADSR_STORAGE,
+    uids::PROCEDURE_LOG_STORAGE,
     uids::ENCAPSULATED_PDF_STORAGE,
     uids::RAW_DATA_STORAGE,
+    // Waveforms (PS3.3 A.34)
+    uids::TWELVE_LEAD_ECG_WAVEFORM_STORAGE,
+    uids::GENERAL_ECG_WAVEFORM_STORAGE,
+    uids::AMBULATORY_ECG_WAVEFORM_STORAGE,
+    uids::HEMODYNAMIC_WAVEFORM_STORAGE,
+    uids::CARDIAC_ELECTROPHYSIOLOGY_WAVEFORM_STORAGE,
+    uids::BASIC_VOICE_AUDIO_WAVEFORM_STORAGE,
 ];
 
 /// The transfer syntaxes accepted (PS3.5 §10 and Annex A), in no order of
