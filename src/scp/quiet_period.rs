@@ -52,7 +52,7 @@ impl TrackerConfig {
 }
 
 /// A series that has been quiet: every distinct instance seen for it.
-#[derive(Debug)]
+/// `Debug` shows counts only (the UID and the items are PHI).
 pub struct CompletedSeries<T> {
     /// SeriesInstanceUID (PHI: never log it).
     pub series_instance_uid: String,
@@ -60,6 +60,15 @@ pub struct CompletedSeries<T> {
     pub items: Vec<Arc<T>>,
     /// 1 the first time the series is emitted, 2 for its first update, …
     pub emission: u32,
+}
+
+impl<T> std::fmt::Debug for CompletedSeries<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompletedSeries")
+            .field("items", &self.items.len())
+            .field("emission", &self.emission)
+            .finish_non_exhaustive()
+    }
 }
 
 struct SeriesState<T> {
@@ -76,7 +85,14 @@ struct SeriesState<T> {
 /// Safe to share between the association threads and a ticker.
 pub struct SeriesTracker<T> {
     config: TrackerConfig,
-    series: Mutex<HashMap<String, SeriesState<T>>>,
+    state: Mutex<Held<T>>,
+}
+
+/// The series, and how many items they hold in all (kept in step, so that
+/// `add` need not count).
+struct Held<T> {
+    series: HashMap<String, SeriesState<T>>,
+    items: usize,
 }
 
 impl<T> SeriesTracker<T> {
@@ -84,7 +100,10 @@ impl<T> SeriesTracker<T> {
     pub fn new(config: TrackerConfig) -> Self {
         Self {
             config,
-            series: Mutex::new(HashMap::new()),
+            state: Mutex::new(Held {
+                series: HashMap::new(),
+                items: 0,
+            }),
         }
     }
 
@@ -93,10 +112,10 @@ impl<T> SeriesTracker<T> {
         self.config
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, SeriesState<T>>> {
+    fn lock(&self) -> MutexGuard<'_, Held<T>> {
         // Every update below leaves the map consistent before it can panic,
         // so a poisoned lock still guards usable state.
-        self.series.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records one instance received at `now`. A second instance with the
@@ -109,19 +128,20 @@ impl<T> SeriesTracker<T> {
         item: T,
         now: Instant,
     ) -> Result<(), InstanceRefused> {
-        let mut series = self.lock();
-        let held: usize = series.values().map(|s| s.items.len()).sum();
-        let is_new_instance = series
+        let mut held = self.lock();
+        let is_new_instance = held
+            .series
             .get(series_uid)
             .is_none_or(|s| !s.index.contains_key(instance_uid));
-        if is_new_instance && held >= self.config.max_instances {
-            make_room(&mut series, held + 1 - self.config.max_instances);
-            let held: usize = series.values().map(|s| s.items.len()).sum();
-            if held >= self.config.max_instances {
+        if is_new_instance && held.items >= self.config.max_instances {
+            let needed = held.items + 1 - self.config.max_instances;
+            held.items -= make_room(&mut held.series, needed);
+            if held.items >= self.config.max_instances {
                 return Err(InstanceRefused::OutOfResources);
             }
         }
-        let state = series
+        let state = held
+            .series
             .entry(series_uid.to_owned())
             .or_insert_with(|| SeriesState {
                 index: HashMap::new(),
@@ -142,6 +162,9 @@ impl<T> SeriesTracker<T> {
         }
         state.last_instance_at = state.last_instance_at.max(now);
         state.pending = true;
+        if is_new_instance {
+            held.items += 1;
+        }
         Ok(())
     }
 
@@ -150,10 +173,17 @@ impl<T> SeriesTracker<T> {
     pub fn due(&self, now: Instant) -> Vec<CompletedSeries<T>> {
         let quiet = self.config.quiet_period;
         let forget = self.config.forget_after;
-        let mut series = self.lock();
-        series
-            .retain(|_, s| s.pending || now.saturating_duration_since(s.last_instance_at) < forget);
-        series
+        let mut held = self.lock();
+        let mut forgotten = 0;
+        held.series.retain(|_, s| {
+            let keep = s.pending || now.saturating_duration_since(s.last_instance_at) < forget;
+            if !keep {
+                forgotten += s.items.len();
+            }
+            keep
+        });
+        held.items -= forgotten;
+        held.series
             .iter_mut()
             .filter(|(_, s)| {
                 s.pending && now.saturating_duration_since(s.last_instance_at) >= quiet
@@ -166,6 +196,7 @@ impl<T> SeriesTracker<T> {
     /// that nothing acknowledged to a sender is left behind).
     pub fn drain(&self) -> Vec<CompletedSeries<T>> {
         self.lock()
+            .series
             .iter_mut()
             .filter(|(_, s)| s.pending)
             .map(|(uid, s)| emit(uid, s))
@@ -174,12 +205,17 @@ impl<T> SeriesTracker<T> {
 
     /// Series with instances not yet emitted.
     pub fn collecting(&self) -> usize {
-        self.lock().values().filter(|s| s.pending).count()
+        self.lock().series.values().filter(|s| s.pending).count()
     }
 
     /// Series held (collecting or remembered).
     pub fn tracked(&self) -> usize {
-        self.lock().len()
+        self.lock().series.len()
+    }
+
+    /// Instances held in all (collecting or remembered).
+    pub fn instances(&self) -> usize {
+        self.lock().items
     }
 }
 
@@ -194,8 +230,8 @@ fn emit<T>(uid: &str, state: &mut SeriesState<T>) -> CompletedSeries<T> {
 }
 
 /// Forgets emitted series, oldest first, until `needed` instances are freed
-/// or none is left to forget.
-fn make_room<T>(series: &mut HashMap<String, SeriesState<T>>, needed: usize) {
+/// or none is left to forget; returns how many were freed.
+fn make_room<T>(series: &mut HashMap<String, SeriesState<T>>, needed: usize) -> usize {
     let mut emitted: Vec<(Instant, String, usize)> = series
         .iter()
         .filter(|(_, s)| !s.pending)
@@ -210,6 +246,7 @@ fn make_room<T>(series: &mut HashMap<String, SeriesState<T>>, needed: usize) {
         series.remove(&uid);
         freed += count;
     }
+    freed
 }
 
 /// An [`InstanceSink`] that feeds a [`SeriesTracker`]: it keys each
@@ -367,8 +404,10 @@ mod tests {
         // Emitted series give way to new ones.
         t.add("S3", "I1", "c", t0 + QUIET).unwrap();
         assert_eq!(t.tracked(), 2);
+        assert_eq!(t.instances(), 2);
         // And are forgotten after forget_after.
         t.due(t0 + Duration::from_secs(200));
         assert_eq!(t.tracked(), 1);
+        assert_eq!(t.instances(), 1);
     }
 }
