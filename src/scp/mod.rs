@@ -21,6 +21,7 @@
 pub mod ae_title;
 pub mod delivery;
 mod dimse;
+mod header_buffer;
 mod header_scan;
 pub mod instance;
 pub mod listener;

@@ -47,6 +47,15 @@ pub enum OutboxError {
         #[source]
         source: std::io::Error,
     },
+    /// The directory exists and other users may read or enter it; the
+    /// outbox holds PHI, so it is not used until it is made private.
+    #[error(
+        "{path} is accessible to other users; make it private (chmod 700) or choose another outbox"
+    )]
+    NotPrivate {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A record could not be serialised (it is not valid JSON data).
     #[error("an outbox entry cannot be encoded")]
     Encode(#[source] serde_json::Error),
@@ -128,15 +137,22 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-/// Creates `dir` (and parents) with mode 0700, or narrows an existing one to
-/// 0700.
+/// Creates `dir` (and missing parents) with mode 0700; an existing `dir`
+/// must already be closed to group and others (it is never chmod-ed: a
+/// mistaken `--outbox /tmp` must not change a shared directory).
 fn private_dir(dir: &Path) -> Result<(), OutboxError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(io(dir))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))
+    let mode = fs::metadata(dir).map_err(io(dir))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(OutboxError::NotPrivate {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), OutboxError> {
@@ -389,10 +405,26 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_open_to_others_is_refused_not_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            Outbox::open(&shared),
+            Err(OutboxError::NotPrivate { .. })
+        ));
+        assert_eq!(
+            fs::metadata(&shared).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+    }
+
+    #[test]
     fn leftovers_of_an_interrupted_write_are_removed_and_garbage_set_aside() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("outbox");
-        fs::create_dir_all(&dir).unwrap();
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
         fs::write(dir.join(".tmp-00000000000000000003.json"), b"{partial").unwrap();
         fs::write(dir.join("00000000000000000001.json"), b"not json").unwrap();
         let outbox = Outbox::open(&dir).unwrap();
