@@ -13,3 +13,4 @@ pub mod http;
 pub mod policy;
 pub mod report;
 pub mod schema;
+pub mod scp;

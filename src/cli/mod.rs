@@ -1,6 +1,7 @@
 //! The command line: clap parses what the user typed, each submodule turns
 //! it into a validated command and runs it.
 
+mod listen;
 mod policy;
 mod schemas;
 mod serve;
@@ -47,6 +48,8 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Mint bearer tokens.
     Token(token::TokenArgs),
+    /// DICOM C-STORE receiver: collects each series and forwards its record.
+    Listen(listen::ListenArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Submit(args) => submit::run(args),
         Command::Serve(args) => serve::run(&cli.data_dir, *args),
         Command::Token(args) => token::run(&cli.data_dir, args),
+        Command::Listen(args) => listen::run(args, &cli.data_dir),
     }
 }

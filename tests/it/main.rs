@@ -12,4 +12,5 @@ mod record_props;
 mod record_table;
 mod report_html;
 mod schemas;
+mod scp;
 mod support;

@@ -1,0 +1,284 @@
+//! `phivault listen`: a DICOM C-STORE receiver that collects each series
+//! and forwards its record to the server (SPEC §5).
+//!
+//! Stage one turns what the user typed into [`ListenSettings`] (validated
+//! AE title, durations, paths, URL); stage two starts the
+//! [`crate::scp::listener::Listener`] and runs until Ctrl-C / SIGTERM.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::scp::AeTitle;
+use crate::scp::delivery::{ForwardError, ForwardOutcome, Forwarder, RetryPolicy};
+use crate::scp::listener::{Listener, ListenerConfig, RecordNotBuilt, SeriesRecordBuilder};
+use crate::scp::quiet_period::{CompletedSeries, TrackerConfig};
+use crate::scp::server::ScpConfig;
+
+/// Arguments of `phivault listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// TCP port to receive DICOM associations on.
+    #[arg(long)]
+    pub port: u16,
+    /// This receiver's AE title (1–16 characters). Associations calling
+    /// another title are rejected unless --accept-any-ae is given.
+    #[arg(long)]
+    pub ae_title: String,
+    /// Accept associations whatever called AE title they name.
+    #[arg(long)]
+    pub accept_any_ae: bool,
+    /// The phivault server's base URL (https://host:8443).
+    #[arg(long)]
+    pub server: String,
+    /// PEM file of the CA to trust for the server (default: system roots).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Bearer token with the `ingest` role.
+    #[arg(long, env = "PHIVAULT_TOKEN", hide_env_values = true)]
+    pub token: Option<Token>,
+    /// A series is complete after this long without a new instance
+    /// (e.g. 5s, 500ms, 2m).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub quiet_period: Duration,
+    /// Directory of records waiting to be sent [default: <data-dir>/outbox].
+    /// Holds PHI: created 0700, files 0600.
+    #[arg(long)]
+    pub outbox: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// Associations served at once; more are rejected as transient.
+    #[arg(long, default_value_t = 16)]
+    pub max_associations: usize,
+}
+
+/// A bearer token: kept out of `Debug` output and logs.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token text, for the Authorization header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 5s or 500ms"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("`{text}`: unit must be ms, s, m or h")),
+    };
+    if d.is_zero() {
+        return Err("the duration must be positive".into());
+    }
+    Ok(d)
+}
+
+/// Validated settings of `listen`.
+#[derive(Debug, Clone)]
+pub struct ListenSettings {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The pipeline's configuration.
+    pub listener: ListenerConfig,
+    /// The server's base URL.
+    pub server: reqwest::Url,
+    /// CA file to trust for the server.
+    pub ca: Option<PathBuf>,
+    /// Bearer token.
+    pub token: Option<Token>,
+}
+
+impl ListenSettings {
+    /// Checks the arguments; `data_dir` gives the default outbox.
+    pub fn from_args(args: ListenArgs, data_dir: &Path) -> anyhow::Result<Self> {
+        let ae_title = AeTitle::parse(&args.ae_title).context("--ae-title")?;
+        let server =
+            reqwest::Url::parse(&args.server).map_err(|e| anyhow::anyhow!("--server: {e}"))?;
+        if server.scheme() != "https" && server.scheme() != "http" {
+            anyhow::bail!(
+                "--server: the URL must be https:// (or http:// for a plain-HTTP server)"
+            );
+        }
+        if args.max_associations == 0 {
+            anyhow::bail!("--max-associations must be at least 1");
+        }
+        let mut scp = ScpConfig::new(ae_title);
+        scp.accept_any_called_ae = args.accept_any_ae;
+        scp.max_associations = args.max_associations;
+        Ok(Self {
+            addr: SocketAddr::new(args.bind, args.port),
+            listener: ListenerConfig {
+                scp,
+                tracker: TrackerConfig::new(args.quiet_period),
+                outbox_dir: args.outbox.unwrap_or_else(|| data_dir.join("outbox")),
+                retry: RetryPolicy::default(),
+            },
+            server,
+            ca: args.ca,
+            token: args.token,
+        })
+    }
+}
+
+/// Runs `phivault listen` until interrupted.
+pub fn run(args: ListenArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let settings = ListenSettings::from_args(args, data_dir)?;
+    let (builder, forwarder) = lead_wiring(&settings)?;
+    serve(settings, builder, forwarder)
+}
+
+// ====================================================================
+// LEAD WIRING POINT (issue 8).
+//
+// Replace `NotWired` with the record builder (src/client/, the
+// SeriesCollector: headers of one series -> one SPEC §1 record, with
+// InstancesInSeries = series.items.len()) and the HTTPS forwarder (POST
+// /v1/records to `settings.server`, trusting `settings.ca`, bearer
+// `settings.token`; 2xx -> Ok, 4xx -> ForwardError::Permanent with the
+// problem document, network errors / 5xx / 429 -> ForwardError::Transient).
+// Nothing else in this file needs to change.
+// ====================================================================
+fn lead_wiring(settings: &ListenSettings) -> anyhow::Result<(NotWired, NotWired)> {
+    tracing::debug!(
+        server = %settings.server,
+        ca = ?settings.ca,
+        token = settings.token.as_ref().map(|t| t.expose().len()),
+        "forwarding target"
+    );
+    anyhow::bail!(
+        "listen: forwarding is not wired yet (the series record builder and the HTTPS client \
+         come from src/client/); nothing was started"
+    )
+}
+
+/// Stands for the builder and forwarder until they are wired: no value of
+/// this type can exist, so nothing can pretend to send.
+enum NotWired {}
+
+impl SeriesRecordBuilder for NotWired {
+    fn build(
+        &self,
+        _series: &CompletedSeries<dicom_object::InMemDicomObject>,
+    ) -> Result<serde_json::Value, RecordNotBuilt> {
+        match *self {}
+    }
+}
+
+impl Forwarder for NotWired {
+    async fn forward(&self, _record: &serde_json::Value) -> Result<ForwardOutcome, ForwardError> {
+        match *self {}
+    }
+}
+
+/// Starts the pipeline and runs it until Ctrl-C or SIGTERM.
+fn serve<B, F>(settings: ListenSettings, builder: B, forwarder: F) -> anyhow::Result<()>
+where
+    B: SeriesRecordBuilder,
+    F: Forwarder + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let socket = TcpListener::bind(settings.addr)
+        .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    let outbox_dir = settings.listener.outbox_dir.clone();
+    let listener = Listener::start(
+        socket,
+        settings.listener,
+        builder,
+        forwarder,
+        runtime.handle(),
+    )?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "listening": listener.local_addr().to_string(),
+            "outbox": outbox_dir,
+            "pending": listener.outbox().pending_count(),
+        })
+    );
+    runtime.block_on(wait_for_stop_signal())?;
+    tracing::info!("stopping: collecting series go to the outbox first");
+    let outbox = std::sync::Arc::clone(listener.outbox());
+    let delivery = listener.shutdown();
+    let _ = runtime.block_on(delivery);
+    println!(
+        "{}",
+        serde_json::json!({ "stopped": true, "pending": outbox.pending_count() })
+    );
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot watch Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn the_token_never_prints() {
+        let t: Token = "secret-value".parse().unwrap();
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}
