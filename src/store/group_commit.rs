@@ -157,7 +157,10 @@ mod tests {
                 calls.fetch_add(1, Ordering::SeqCst);
                 // Each flush consumes one permit: it blocks until the test
                 // lets it through.
-                gate.acquire().await.map_err(|_| unreachable_backend())?.forget();
+                gate.acquire()
+                    .await
+                    .map_err(|_| unreachable_backend())?
+                    .forget();
                 Ok(())
             })
         })
