@@ -37,6 +37,10 @@ pub enum ChainFault {
     /// The entry's stored bytes are not a canonical audit entry.
     #[error("stored bytes are not a canonical audit entry")]
     Undecodable,
+    /// The entry's hash differs from the hash a signed head gives for its
+    /// seq: the log was rewritten from there on (and re-hashed).
+    #[error("hash differs from the signed head for this entry")]
+    SignedHeadMismatch,
     /// The entries end before the head a signature (or the caller) vouches
     /// for: the log was truncated.
     #[error("the log ends before entry {expected_last}")]
@@ -62,6 +66,8 @@ pub struct ChainError {
 pub struct ChainVerifier {
     next_seq: u64,
     prev_hash: [u8; 32],
+    /// Heads the chain must pass through (signed heads), by seq.
+    checkpoints: std::collections::BTreeMap<u64, [u8; 32]>,
 }
 
 impl Default for ChainVerifier {
@@ -76,6 +82,7 @@ impl ChainVerifier {
         Self {
             next_seq: 1,
             prev_hash: GENESIS_PREV_HASH,
+            checkpoints: std::collections::BTreeMap::new(),
         }
     }
 
@@ -84,7 +91,15 @@ impl ChainVerifier {
         Self {
             next_seq: head.seq.saturating_add(1),
             prev_hash: head.hash,
+            checkpoints: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Requires the chain to pass through `head` (a verified signed head):
+    /// [`ChainVerifier::push`] fails at that seq if the hash differs, and
+    /// [`ChainVerifier::finish`] fails if the chain ends before it.
+    pub fn expect_head(&mut self, head: AuditHead) {
+        self.checkpoints.insert(head.seq, head.hash);
     }
 
     /// Checks the next entry: its seq, its link and its hash.
@@ -107,6 +122,13 @@ impl ChainVerifier {
             Ok(_) => return Err(fail(ChainFault::HashMismatch)),
             Err(_) => return Err(fail(ChainFault::Undecodable)),
         }
+        if self
+            .checkpoints
+            .get(&entry.seq)
+            .is_some_and(|signed| *signed != entry.hash)
+        {
+            return Err(fail(ChainFault::SignedHeadMismatch));
+        }
         self.next_seq = entry.seq.saturating_add(1);
         self.prev_hash = entry.hash;
         Ok(())
@@ -122,25 +144,17 @@ impl ChainVerifier {
         })
     }
 
-    /// Checks that the verified chain reaches `head` exactly (e.g. a signed
-    /// head): detects truncation at the end and a rewritten tail.
-    pub fn reaches(&self, head: AuditHead) -> Result<(), ChainError> {
-        let last = self.next_seq.saturating_sub(1);
-        if last < head.seq {
+    /// Ends verification: fails if the chain stopped before a head given to
+    /// [`ChainVerifier::expect_head`] (truncation at the end). Returns the
+    /// head verified (`None` for an empty log from genesis).
+    pub fn finish(self) -> Result<Option<AuditHead>, ChainError> {
+        if let Some((&expected_last, _)) = self.checkpoints.range(self.next_seq..).next_back() {
             return Err(ChainError {
                 first_bad_seq: self.next_seq,
-                reason: ChainFault::Truncated {
-                    expected_last: head.seq,
-                },
+                reason: ChainFault::Truncated { expected_last },
             });
         }
-        if last == head.seq && self.prev_hash != head.hash {
-            return Err(ChainError {
-                first_bad_seq: head.seq,
-                reason: ChainFault::HashMismatch,
-            });
-        }
-        Ok(())
+        Ok(self.head())
     }
 }
 
@@ -153,7 +167,7 @@ pub fn verify_chain<'a>(
     for entry in entries {
         verifier.push(entry)?;
     }
-    Ok(verifier.head())
+    verifier.finish()
 }
 
 #[cfg(test)]
@@ -241,20 +255,43 @@ mod tests {
     }
 
     #[test]
-    fn truncation_is_found_against_a_known_head() {
+    fn truncation_is_found_against_a_signed_head() {
         let entries = chain(5);
-        let head = entries[4].head();
         let mut v = ChainVerifier::new();
+        v.expect_head(entries[4].head());
         for e in &entries[..3] {
             v.push(e).unwrap();
         }
-        let err = v.reaches(head).unwrap_err();
+        let err = v.clone().finish().unwrap_err();
         assert_eq!(err.first_bad_seq, 4);
         assert_eq!(err.reason, ChainFault::Truncated { expected_last: 5 });
         for e in &entries[3..] {
             v.push(e).unwrap();
         }
-        v.reaches(head).unwrap();
+        assert_eq!(v.finish().unwrap(), Some(entries[4].head()));
+    }
+
+    #[test]
+    fn a_rewritten_tail_is_found_at_the_signed_head() {
+        // An attacker rewrites entry 3 onwards with a consistent new chain:
+        // every link holds, but entry 3 no longer has the signed hash.
+        let entries = chain(5);
+        let signed = entries[2].head();
+        let mut forged = entries[..2].to_vec();
+        let mut prev = entries[1].hash;
+        for seq in 3..=5 {
+            let mut d = draft(seq);
+            d.purpose = Some("HRESCH".into());
+            let e = AuditEntry::seal(d, seq, prev).unwrap();
+            prev = e.hash;
+            forged.push(e);
+        }
+        verify_chain(&forged).unwrap();
+        let mut v = ChainVerifier::new();
+        v.expect_head(signed);
+        let err = forged.iter().try_for_each(|e| v.push(e)).unwrap_err();
+        assert_eq!(err.first_bad_seq, 3);
+        assert_eq!(err.reason, ChainFault::SignedHeadMismatch);
     }
 
     #[test]
@@ -285,6 +322,12 @@ mod tests {
         input.extend_from_slice(body.as_bytes());
         let digest = ring::digest::digest(&ring::digest::SHA256, &input);
         assert_eq!(digest.as_ref(), e.hash);
+        // The value docs/FORMAT.md gives, computed independently (Python
+        // hashlib) from the bytes above.
+        assert_eq!(
+            hex::encode(e.hash),
+            "174d1e60e7dedf3f6bbacf056246016379fd5b8b0baf8f773a9007ffade06085"
+        );
     }
 
     #[test]
