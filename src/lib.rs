@@ -4,6 +4,7 @@
 //! line and calls [`cli::run`]. See `ARCHITECTURE.md` for the map.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod policy;
 pub mod report;
 pub mod schema;
 pub mod scp;
+pub mod store;

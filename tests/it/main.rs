@@ -13,4 +13,5 @@ mod record_table;
 mod report_html;
 mod schemas;
 mod scp;
+mod store;
 mod support;

@@ -1,0 +1,537 @@
+//! The sled implementation of [`Store`].
+//!
+//! Trees (layouts in docs/FORMAT.md, "Stored record"):
+//! `records` (id → record JSON), `series_index` (series blind index → id),
+//! `record_series` (id → series blind index, to remove the index entry on
+//! delete), `subject_index` (subject ++ id → empty), `subject_keys`
+//! (subject → wrapped DEK), `retention_queue` (time ++ id → empty), `holds`
+//! (id → hold JSON), `audit` (seq → entry), `audit_heads` (seq → signed
+//! head JSON) and `meta` (format, audit head, counters).
+//!
+//! Invariant: every write takes `write_lock` and then runs one sled
+//! transaction over all the trees. sled allows one process per database, so
+//! under the lock no other writer exists: reads made before the transaction
+//! (prefix scans, which sled transactions cannot do) are still true inside
+//! it. The transaction makes the write atomic on disk as well.
+
+mod write;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use std::ops::Bound;
+use time::OffsetDateTime;
+
+use super::group_commit::{BoxFuture, FlushFn, GroupCommit};
+use super::keys::{self, meta};
+use super::{
+    BackendError, Hold, RecordId, RetentionEntry, SignedHead, StoreCounters, StoreError,
+    StoreStats, StoredRecord, SubjectId,
+};
+use crate::audit::{AuditEntry, AuditHead};
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(BackendError::from(e))
+    }
+}
+
+/// Tree names, as stored.
+mod tree {
+    pub const RECORDS: &str = "records";
+    pub const SERIES_INDEX: &str = "series_index";
+    pub const RECORD_SERIES: &str = "record_series";
+    pub const SUBJECT_INDEX: &str = "subject_index";
+    pub const SUBJECT_KEYS: &str = "subject_keys";
+    pub const RETENTION_QUEUE: &str = "retention_queue";
+    pub const HOLDS: &str = "holds";
+    pub const AUDIT: &str = "audit";
+    pub const AUDIT_HEADS: &str = "audit_heads";
+    pub const META: &str = "meta";
+}
+
+#[derive(Clone)]
+struct Trees {
+    records: sled::Tree,
+    series_index: sled::Tree,
+    record_series: sled::Tree,
+    subject_index: sled::Tree,
+    subject_keys: sled::Tree,
+    retention_queue: sled::Tree,
+    holds: sled::Tree,
+    audit: sled::Tree,
+    audit_heads: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self {
+            records: db.open_tree(tree::RECORDS)?,
+            series_index: db.open_tree(tree::SERIES_INDEX)?,
+            record_series: db.open_tree(tree::RECORD_SERIES)?,
+            subject_index: db.open_tree(tree::SUBJECT_INDEX)?,
+            subject_keys: db.open_tree(tree::SUBJECT_KEYS)?,
+            retention_queue: db.open_tree(tree::RETENTION_QUEUE)?,
+            holds: db.open_tree(tree::HOLDS)?,
+            audit: db.open_tree(tree::AUDIT)?,
+            audit_heads: db.open_tree(tree::AUDIT_HEADS)?,
+            meta: db.open_tree(tree::META)?,
+        })
+    }
+}
+
+/// The store on an embedded sled database. One process per database: a
+/// second open of the same path fails with [`StoreError::Locked`], also
+/// within one process (share the handle instead).
+pub struct SledStore {
+    db: sled::Db,
+    trees: Trees,
+    write_lock: Mutex<()>,
+    commit: Arc<GroupCommit>,
+    blocking_flushes: AtomicU64,
+    retention_reads: AtomicU64,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the database in directory `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| open_error(e, &path))?;
+        let trees = Trees::open(&db).map_err(|e| open_error(e, &path))?;
+        check_format(&trees.meta)?;
+        let flush_db = db.clone();
+        let flush: Arc<FlushFn> = Arc::new(move || {
+            let db = flush_db.clone();
+            Box::pin(async move {
+                db.flush_async()
+                    .await
+                    .map(|_| ())
+                    .map_err(BackendError::from)
+            })
+        });
+        Ok(Self {
+            db,
+            trees,
+            write_lock: Mutex::new(()),
+            commit: GroupCommit::new(flush),
+            blocking_flushes: AtomicU64::new(0),
+            retention_reads: AtomicU64::new(0),
+        })
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data of its own (the trees are consistent after
+        // any transaction, committed or not), so a poisoned lock is usable.
+        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_record(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        self.trees
+            .records
+            .get(id.as_bytes())?
+            .map(|v| decode_json(&v, tree::RECORDS))
+            .transpose()
+    }
+
+    /// How many records the subject has, counting at most `cap`.
+    fn subject_record_count(&self, subject: &SubjectId, cap: usize) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self
+            .trees
+            .subject_index
+            .scan_prefix(subject.0)
+            .keys()
+            .take(cap)
+        {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        match self.trees.meta.get(key)? {
+            None => Ok(0),
+            Some(v) => keys::decode_u64(&v).ok_or(StoreError::Corrupt { tree: tree::META }),
+        }
+    }
+}
+
+fn open_error(e: sled::Error, path: &Path) -> StoreError {
+    // sled reports a held lock as an I/O error of kind Other whose message
+    // starts with this text (sled 0.34 config.rs, `try_lock_exclusive`).
+    if let sled::Error::Io(io) = &e
+        && io.to_string().contains("could not acquire lock")
+    {
+        return StoreError::Locked {
+            path: path.to_path_buf(),
+        };
+    }
+    StoreError::Open {
+        path: path.to_path_buf(),
+        source: BackendError::from(e),
+    }
+}
+
+fn check_format(meta_tree: &sled::Tree) -> Result<(), StoreError> {
+    let current = keys::FORMAT_VERSION.to_be_bytes();
+    match meta_tree.compare_and_swap(meta::FORMAT, None as Option<&[u8]>, Some(&current[..]))? {
+        Ok(()) => Ok(()),
+        Err(cas) => {
+            let found = cas
+                .current
+                .as_deref()
+                .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                .map(u32::from_be_bytes)
+                .ok_or(StoreError::Corrupt { tree: tree::META })?;
+            if found == keys::FORMAT_VERSION {
+                Ok(())
+            } else {
+                Err(StoreError::UnsupportedFormat {
+                    found,
+                    expected: keys::FORMAT_VERSION,
+                })
+            }
+        }
+    }
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    tree: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt { tree })
+}
+
+fn start_after(key: Option<Vec<u8>>) -> Bound<Vec<u8>> {
+    match key {
+        Some(k) => Bound::Excluded(k),
+        None => Bound::Unbounded,
+    }
+}
+
+/// Read operations (the write operations are in `write`).
+impl SledStore {
+    fn get_record_impl(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        self.read_record(id)
+    }
+
+    fn find_series_impl(&self, series_key: &[u8; 32]) -> Result<Option<RecordId>, StoreError> {
+        self.trees
+            .series_index
+            .get(series_key)?
+            .map(|v| {
+                keys::decode_record_id(&v).ok_or(StoreError::Corrupt {
+                    tree: tree::SERIES_INDEX,
+                })
+            })
+            .transpose()
+    }
+
+    fn subject_key_impl(&self, subject: &SubjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.trees.subject_keys.get(subject.0)?.map(|v| v.to_vec()))
+    }
+
+    fn records_of_subject_impl(&self, subject: &SubjectId) -> Result<Vec<RecordId>, StoreError> {
+        self.trees
+            .subject_index
+            .scan_prefix(subject.0)
+            .keys()
+            .map(|k| {
+                keys::decode_subject_index_key(&k?).ok_or(StoreError::Corrupt {
+                    tree: tree::SUBJECT_INDEX,
+                })
+            })
+            .collect()
+    }
+
+    fn due_by_impl(
+        &self,
+        as_of: OffsetDateTime,
+        after: Option<&RetentionEntry>,
+        limit: usize,
+    ) -> Result<Vec<RetentionEntry>, StoreError> {
+        if after.is_some_and(|a| a.retain_until > as_of) {
+            return Ok(Vec::new());
+        }
+        let lower = start_after(after.map(|a| keys::retention_key(a.retain_until, &a.id).to_vec()));
+        let upper = Bound::Included(keys::retention_upper_bound(as_of).to_vec());
+        let mut out = Vec::new();
+        for key in self
+            .trees
+            .retention_queue
+            .range((lower, upper))
+            .keys()
+            .take(limit)
+        {
+            let key = key?;
+            self.retention_reads.fetch_add(1, Ordering::Relaxed);
+            out.push(keys::decode_retention_key(&key).ok_or(StoreError::Corrupt {
+                tree: tree::RETENTION_QUEUE,
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn count_due_by_impl(&self, as_of: OffsetDateTime) -> Result<u64, StoreError> {
+        let upper = keys::retention_upper_bound(as_of);
+        let mut n = 0u64;
+        for key in self.trees.retention_queue.range(..=upper).keys() {
+            key?;
+            n += 1;
+        }
+        self.retention_reads.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn hold_impl(&self, id: &RecordId) -> Result<Option<Hold>, StoreError> {
+        self.trees
+            .holds
+            .get(id.as_bytes())?
+            .map(|v| decode_json(&v, tree::HOLDS))
+            .transpose()
+    }
+
+    fn holds_impl(
+        &self,
+        after: Option<&RecordId>,
+        limit: usize,
+    ) -> Result<Vec<(RecordId, Hold)>, StoreError> {
+        let lower = start_after(after.map(|id| id.as_bytes().to_vec()));
+        self.trees
+            .holds
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let id =
+                    keys::decode_record_id(&k).ok_or(StoreError::Corrupt { tree: tree::HOLDS })?;
+                Ok((id, decode_json(&v, tree::HOLDS)?))
+            })
+            .collect()
+    }
+
+    fn subject_keys_impl(
+        &self,
+        after: Option<&SubjectId>,
+        limit: usize,
+    ) -> Result<Vec<(SubjectId, Vec<u8>)>, StoreError> {
+        let lower = start_after(after.map(|s| s.0.to_vec()));
+        self.trees
+            .subject_keys
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let subject = keys::decode_key32(&k).ok_or(StoreError::Corrupt {
+                    tree: tree::SUBJECT_KEYS,
+                })?;
+                Ok((SubjectId(subject), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn audit_range_impl(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.trees
+            .audit
+            .range(keys::seq_key(from_seq)..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                let seq = keys::decode_u64(&k).ok_or(StoreError::Corrupt { tree: tree::AUDIT })?;
+                AuditEntry::from_stored_bytes(&v).map_err(|_| StoreError::CorruptAuditEntry { seq })
+            })
+            .collect()
+    }
+
+    fn audit_head_impl(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.trees
+            .meta
+            .get(meta::AUDIT_HEAD)?
+            .map(|v| keys::decode_head(&v).ok_or(StoreError::Corrupt { tree: tree::META }))
+            .transpose()
+    }
+
+    fn latest_signed_head_impl(&self) -> Result<Option<SignedHead>, StoreError> {
+        self.trees
+            .audit_heads
+            .last()?
+            .map(|(_, v)| decode_json(&v, tree::AUDIT_HEADS))
+            .transpose()
+    }
+
+    fn signed_heads_impl(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedHead>, StoreError> {
+        let lower = Bound::Excluded(keys::seq_key(after_seq).to_vec());
+        self.trees
+            .audit_heads
+            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .values()
+            .take(limit)
+            .map(|v| decode_json(&v?, tree::AUDIT_HEADS))
+            .collect()
+    }
+
+    fn counters_impl(&self) -> Result<StoreCounters, StoreError> {
+        let mut out = StoreCounters {
+            records: self.counter(meta::RECORDS)?,
+            holds: self.counter(meta::HOLDS)?,
+            ..StoreCounters::default()
+        };
+        for item in self.trees.meta.scan_prefix(meta::POLICY_PREFIX) {
+            let (k, v) = item?;
+            let id = std::str::from_utf8(&k[meta::POLICY_PREFIX.len()..])
+                .map_err(|_| StoreError::Corrupt { tree: tree::META })?;
+            let n = keys::decode_u64(&v).ok_or(StoreError::Corrupt { tree: tree::META })?;
+            out.records_per_policy.insert(id.to_owned(), n);
+        }
+        Ok(out)
+    }
+
+    fn stats_impl(&self) -> StoreStats {
+        StoreStats {
+            flushes: self.commit.flushes() + self.blocking_flushes.load(Ordering::Relaxed),
+            retention_entries_read: self.retention_reads.load(Ordering::Relaxed),
+        }
+    }
+
+    fn flush_durable_impl(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.commit.wait_durable()
+    }
+
+    fn flush_blocking_impl(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.blocking_flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl super::Store for SledStore {
+    fn put_record(&self, write: super::RecordWrite) -> Result<super::PutOutcome, StoreError> {
+        self.put_record_impl(write)
+    }
+    fn delete_record(
+        &self,
+        id: &RecordId,
+        audit: crate::audit::AuditContext,
+    ) -> Result<super::DeleteOutcome, StoreError> {
+        self.delete_record_impl(id, audit)
+    }
+    fn erase_subject(
+        &self,
+        subject: &SubjectId,
+        audit: crate::audit::AuditContext,
+    ) -> Result<super::ErasureOutcome, StoreError> {
+        self.erase_subject_impl(subject, audit)
+    }
+    fn place_hold(
+        &self,
+        id: &RecordId,
+        hold: Hold,
+        audit: crate::audit::AuditContext,
+    ) -> Result<(Option<Hold>, AuditEntry), StoreError> {
+        self.place_hold_impl(id, hold, audit)
+    }
+    fn release_hold(
+        &self,
+        id: &RecordId,
+        audit: crate::audit::AuditContext,
+    ) -> Result<(Hold, AuditEntry), StoreError> {
+        self.release_hold_impl(id, audit)
+    }
+    fn replace_subject_key(
+        &self,
+        subject: &SubjectId,
+        expected: &[u8],
+        new: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.replace_subject_key_impl(subject, expected, new)
+    }
+    fn append_audit(&self, draft: crate::audit::AuditDraft) -> Result<AuditEntry, StoreError> {
+        self.append_audit_impl(draft)
+    }
+    fn put_signed_head(&self, head: &SignedHead) -> Result<(), StoreError> {
+        self.put_signed_head_impl(head)
+    }
+    fn get_record(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        self.get_record_impl(id)
+    }
+    fn find_series(&self, series_key: &[u8; 32]) -> Result<Option<RecordId>, StoreError> {
+        self.find_series_impl(series_key)
+    }
+    fn subject_key(&self, subject: &SubjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.subject_key_impl(subject)
+    }
+    fn records_of_subject(&self, subject: &SubjectId) -> Result<Vec<RecordId>, StoreError> {
+        self.records_of_subject_impl(subject)
+    }
+    fn due_by(
+        &self,
+        as_of: OffsetDateTime,
+        after: Option<&RetentionEntry>,
+        limit: usize,
+    ) -> Result<Vec<RetentionEntry>, StoreError> {
+        self.due_by_impl(as_of, after, limit)
+    }
+    fn count_due_by(&self, as_of: OffsetDateTime) -> Result<u64, StoreError> {
+        self.count_due_by_impl(as_of)
+    }
+    fn hold(&self, id: &RecordId) -> Result<Option<Hold>, StoreError> {
+        self.hold_impl(id)
+    }
+    fn holds(
+        &self,
+        after: Option<&RecordId>,
+        limit: usize,
+    ) -> Result<Vec<(RecordId, Hold)>, StoreError> {
+        self.holds_impl(after, limit)
+    }
+    fn subject_keys(
+        &self,
+        after: Option<&SubjectId>,
+        limit: usize,
+    ) -> Result<Vec<(SubjectId, Vec<u8>)>, StoreError> {
+        self.subject_keys_impl(after, limit)
+    }
+    fn audit_range(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_range_impl(from_seq, limit)
+    }
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.audit_head_impl()
+    }
+    fn latest_signed_head(&self) -> Result<Option<SignedHead>, StoreError> {
+        self.latest_signed_head_impl()
+    }
+    fn signed_heads(&self, after_seq: u64, limit: usize) -> Result<Vec<SignedHead>, StoreError> {
+        self.signed_heads_impl(after_seq, limit)
+    }
+    fn counters(&self) -> Result<StoreCounters, StoreError> {
+        self.counters_impl()
+    }
+    fn record_count(&self) -> Result<u64, StoreError> {
+        self.counter(meta::RECORDS)
+    }
+    fn stats(&self) -> StoreStats {
+        self.stats_impl()
+    }
+    fn flush_durable(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.flush_durable_impl()
+    }
+    fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.flush_blocking_impl()
+    }
+}

@@ -1,0 +1,440 @@
+//! The write operations: each one sled transaction over every tree, under
+//! the store's write lock (see the parent module's invariant).
+
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+
+use super::{SledStore, tree};
+use crate::audit::{
+    AuditAction, AuditContext, AuditDraft, AuditEntry, AuditHead, GENESIS_PREV_HASH,
+};
+use crate::store::keys::{self, meta};
+use crate::store::{
+    DeleteOutcome, ErasureOutcome, Hold, PutKind, PutOutcome, RecordId, RecordWrite, SignedHead,
+    StoreError, StoredField, StoredRecord, SubjectId, SubjectKeyUse,
+};
+
+type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// The transactional view of every tree.
+struct Tx<'a> {
+    records: &'a TransactionalTree,
+    series_index: &'a TransactionalTree,
+    record_series: &'a TransactionalTree,
+    subject_index: &'a TransactionalTree,
+    subject_keys: &'a TransactionalTree,
+    retention_queue: &'a TransactionalTree,
+    holds: &'a TransactionalTree,
+    audit: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+}
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn corrupt(tree: &'static str) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(StoreError::Corrupt { tree })
+}
+
+impl Tx<'_> {
+    /// Appends `draft` to the audit chain after the recorded head.
+    fn append_audit(&self, draft: AuditDraft) -> TxResult<AuditEntry> {
+        let (seq, prev_hash) = match self.meta.get(meta::AUDIT_HEAD)? {
+            Some(v) => {
+                let head = keys::decode_head(&v).ok_or_else(|| corrupt(tree::META))?;
+                (head.seq + 1, head.hash)
+            }
+            None => (1, GENESIS_PREV_HASH),
+        };
+        let entry = AuditEntry::seal(draft, seq, prev_hash)
+            .map_err(|e| ConflictableTransactionError::Abort(StoreError::Audit(e)))?;
+        let bytes = entry
+            .to_stored_bytes()
+            .map_err(|e| ConflictableTransactionError::Abort(StoreError::Audit(e)))?;
+        self.audit.insert(&keys::seq_key(seq), bytes)?;
+        let head = AuditHead {
+            seq,
+            hash: entry.hash,
+        };
+        self.meta
+            .insert(meta::AUDIT_HEAD, &keys::encode_head(head)[..])?;
+        Ok(entry)
+    }
+
+    /// Adds `delta` to a counter; a counter at zero is removed.
+    fn bump(&self, key: &[u8], delta: i64) -> TxResult<()> {
+        let current = match self.meta.get(key)? {
+            Some(v) => keys::decode_u64(&v).ok_or_else(|| corrupt(tree::META))?,
+            None => 0,
+        };
+        let next = current.saturating_add_signed(delta);
+        if next == 0 {
+            self.meta.remove(key)?;
+        } else {
+            self.meta.insert(key, &next.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn read_record(&self, id: &RecordId) -> TxResult<Option<StoredRecord>> {
+        match self.records.get(id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|_| corrupt(tree::RECORDS)),
+        }
+    }
+
+    /// Removes a record and every index and queue entry pointing at it,
+    /// and updates the counters. Refuses if the record is held.
+    fn remove_record(&self, id: &RecordId) -> TxResult<StoredRecord> {
+        if self.holds.get(id.as_bytes())?.is_some() {
+            return abort(StoreError::Held { records: vec![*id] });
+        }
+        let Some(old) = self.read_record(id)? else {
+            return abort(StoreError::NotFound(*id));
+        };
+        self.records.remove(id.as_bytes())?;
+        if let Some(series_key) = self.record_series.remove(id.as_bytes())? {
+            self.series_index.remove(series_key)?;
+        }
+        self.subject_index
+            .remove(&keys::subject_index_key(&old.subject, id)[..])?;
+        self.retention_queue
+            .remove(&keys::retention_key(old.retain_until, id))?;
+        self.bump(meta::RECORDS, -1)?;
+        self.bump(&keys::policy_count_key(&old.policy.id), -1)?;
+        Ok(old)
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T, tree: &'static str) -> TxResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|_| corrupt(tree))
+}
+
+impl SledStore {
+    /// Runs `f` as one transaction over every tree.
+    fn transact<A>(&self, f: impl Fn(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
+        let t = &self.trees;
+        (
+            &t.records,
+            &t.series_index,
+            &t.record_series,
+            &t.subject_index,
+            &t.subject_keys,
+            &t.retention_queue,
+            &t.holds,
+            &t.audit,
+            &t.meta,
+        )
+            .transaction(
+                |(
+                    records,
+                    series_index,
+                    record_series,
+                    subject_index,
+                    subject_keys,
+                    retention_queue,
+                    holds,
+                    audit,
+                    meta,
+                )| {
+                    f(&Tx {
+                        records,
+                        series_index,
+                        record_series,
+                        subject_index,
+                        subject_keys,
+                        retention_queue,
+                        holds,
+                        audit,
+                        meta,
+                    })
+                },
+            )
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::from(e),
+            })
+    }
+
+    pub(super) fn put_record_impl(&self, write: RecordWrite) -> Result<PutOutcome, StoreError> {
+        let encrypted = write
+            .record
+            .fields
+            .values()
+            .any(|f| matches!(f, StoredField::Encrypt { .. }));
+        if encrypted && write.subject_key == SubjectKeyUse::Unused {
+            return Err(StoreError::SubjectKeyRequired);
+        }
+        write
+            .audit
+            .clone()
+            .into_draft(AuditAction::RecordCreated, None)
+            .check()?;
+
+        let _guard = self.lock_writes();
+        // If this replaces a record of another subject that has no other
+        // record, that subject's key goes with it (no key without records).
+        // A prefix scan cannot run inside a sled transaction; under the
+        // write lock its answer still holds inside the transaction, which
+        // re-reads the series index and only acts if it names the same
+        // record (otherwise it keeps the key: never destroys a needed one).
+        let mut previous_alone = None;
+        if let Some(prior) = self.find_series_impl(&write.series_key)?
+            && let Some(old) = self.read_record(&prior)?
+            && old.subject != write.record.subject
+            && self.subject_record_count(&old.subject, 2)? == 1
+        {
+            previous_alone = Some((prior, old.subject));
+        }
+
+        self.transact(|tx| {
+            let mut record = write.record.clone();
+            let existing = match tx.series_index.get(write.series_key)? {
+                Some(v) => {
+                    Some(keys::decode_record_id(&v).ok_or_else(|| corrupt(tree::SERIES_INDEX))?)
+                }
+                None => None,
+            };
+            let mut previous_key_destroyed = false;
+            let kind = match existing {
+                Some(id) => {
+                    let Some(old) = tx.read_record(&id)? else {
+                        return Err(corrupt(tree::SERIES_INDEX));
+                    };
+                    record.id = id;
+                    record.ingested_at = old.ingested_at;
+                    tx.retention_queue
+                        .remove(&keys::retention_key(old.retain_until, &id))?;
+                    tx.subject_index
+                        .remove(&keys::subject_index_key(&old.subject, &id)[..])?;
+                    tx.bump(&keys::policy_count_key(&old.policy.id), -1)?;
+                    if previous_alone == Some((id, old.subject)) && old.subject != record.subject {
+                        previous_key_destroyed = tx.subject_keys.remove(&old.subject.0)?.is_some();
+                    }
+                    PutKind::Replaced
+                }
+                None => {
+                    tx.series_index
+                        .insert(&write.series_key, record.id.as_bytes())?;
+                    tx.record_series
+                        .insert(record.id.as_bytes(), &write.series_key)?;
+                    tx.bump(meta::RECORDS, 1)?;
+                    PutKind::Created
+                }
+            };
+            let id = record.id;
+
+            match &write.subject_key {
+                SubjectKeyUse::Unused => {}
+                SubjectKeyUse::Existing(expected) => match tx.subject_keys.get(record.subject.0)? {
+                    Some(stored) if stored.as_ref() == expected.as_slice() => {}
+                    _ => return abort(StoreError::SubjectKeyChanged),
+                },
+                SubjectKeyUse::New(wrapped) => {
+                    if tx.subject_keys.get(record.subject.0)?.is_some() {
+                        return abort(StoreError::SubjectKeyChanged);
+                    }
+                    tx.subject_keys
+                        .insert(&record.subject.0, wrapped.as_slice())?;
+                }
+            }
+
+            tx.records
+                .insert(id.as_bytes(), json(&record, tree::RECORDS)?)?;
+            tx.subject_index
+                .insert(&keys::subject_index_key(&record.subject, &id)[..], &[])?;
+            tx.retention_queue
+                .insert(&keys::retention_key(record.retain_until, &id), &[])?;
+            tx.bump(&keys::policy_count_key(&record.policy.id), 1)?;
+
+            let action = match kind {
+                PutKind::Created => AuditAction::RecordCreated,
+                PutKind::Replaced => AuditAction::RecordReplaced,
+            };
+            let mut draft = write.audit.clone().into_draft(action, Some(id));
+            if previous_key_destroyed {
+                draft.add_detail("previous_subject_key_destroyed", true.into());
+            }
+            let audit = tx.append_audit(draft)?;
+            Ok(PutOutcome {
+                kind,
+                record,
+                previous_subject_key_destroyed: previous_key_destroyed,
+                audit,
+            })
+        })
+    }
+
+    pub(super) fn delete_record_impl(
+        &self,
+        id: &RecordId,
+        context: AuditContext,
+    ) -> Result<DeleteOutcome, StoreError> {
+        context
+            .clone()
+            .into_draft(AuditAction::RecordPurged, Some(*id))
+            .check()?;
+        let _guard = self.lock_writes();
+        let Some(record) = self.read_record(id)? else {
+            return Err(StoreError::NotFound(*id));
+        };
+        // Under the write lock the count holds inside the transaction.
+        let last_of_subject = self.subject_record_count(&record.subject, 2)? == 1;
+        self.transact(|tx| {
+            let old = tx.remove_record(id)?;
+            let key_destroyed = last_of_subject
+                && old.subject == record.subject
+                && tx.subject_keys.remove(&old.subject.0)?.is_some();
+            let mut draft = context
+                .clone()
+                .into_draft(AuditAction::RecordPurged, Some(*id));
+            draft.add_detail("key_destroyed", key_destroyed.into());
+            let audit = tx.append_audit(draft)?;
+            Ok(DeleteOutcome {
+                subject: old.subject,
+                policy_id: old.policy.id,
+                key_destroyed,
+                audit,
+            })
+        })
+    }
+
+    pub(super) fn erase_subject_impl(
+        &self,
+        subject: &SubjectId,
+        context: AuditContext,
+    ) -> Result<ErasureOutcome, StoreError> {
+        context
+            .clone()
+            .into_draft(AuditAction::SubjectErased, None)
+            .check()?;
+        let _guard = self.lock_writes();
+        let records = self.records_of_subject_impl(subject)?;
+        let mut held = Vec::new();
+        for id in &records {
+            if self.trees.holds.contains_key(id.as_bytes())? {
+                held.push(*id);
+            }
+        }
+        if !held.is_empty() {
+            return Err(StoreError::Held { records: held });
+        }
+        self.transact(|tx| {
+            for id in &records {
+                tx.remove_record(id)?;
+            }
+            let key_destroyed = tx.subject_keys.remove(&subject.0)?.is_some();
+            let mut draft = context.clone().into_draft(AuditAction::SubjectErased, None);
+            draft.add_detail("records_removed", (records.len() as u64).into());
+            draft.add_detail("key_destroyed", key_destroyed.into());
+            let audit = tx.append_audit(draft)?;
+            Ok(ErasureOutcome {
+                records: records.clone(),
+                key_destroyed,
+                audit,
+            })
+        })
+    }
+
+    pub(super) fn place_hold_impl(
+        &self,
+        id: &RecordId,
+        hold: Hold,
+        context: AuditContext,
+    ) -> Result<(Option<Hold>, AuditEntry), StoreError> {
+        context
+            .clone()
+            .into_draft(AuditAction::HoldPlaced, Some(*id))
+            .check()?;
+        let _guard = self.lock_writes();
+        self.transact(|tx| {
+            if tx.records.get(id.as_bytes())?.is_none() {
+                return abort(StoreError::NotFound(*id));
+            }
+            let previous = match tx.holds.insert(id.as_bytes(), json(&hold, tree::HOLDS)?)? {
+                Some(v) => {
+                    Some(serde_json::from_slice::<Hold>(&v).map_err(|_| corrupt(tree::HOLDS))?)
+                }
+                None => {
+                    tx.bump(meta::HOLDS, 1)?;
+                    None
+                }
+            };
+            let draft = context
+                .clone()
+                .into_draft(AuditAction::HoldPlaced, Some(*id));
+            Ok((previous, tx.append_audit(draft)?))
+        })
+    }
+
+    pub(super) fn release_hold_impl(
+        &self,
+        id: &RecordId,
+        context: AuditContext,
+    ) -> Result<(Hold, AuditEntry), StoreError> {
+        context
+            .clone()
+            .into_draft(AuditAction::HoldReleased, Some(*id))
+            .check()?;
+        let _guard = self.lock_writes();
+        self.transact(|tx| {
+            let Some(v) = tx.holds.remove(id.as_bytes())? else {
+                return abort(StoreError::NotHeld(*id));
+            };
+            let hold: Hold = serde_json::from_slice(&v).map_err(|_| corrupt(tree::HOLDS))?;
+            tx.bump(meta::HOLDS, -1)?;
+            let draft = context
+                .clone()
+                .into_draft(AuditAction::HoldReleased, Some(*id));
+            Ok((hold, tx.append_audit(draft)?))
+        })
+    }
+
+    pub(super) fn replace_subject_key_impl(
+        &self,
+        subject: &SubjectId,
+        expected: &[u8],
+        new: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let _guard = self.lock_writes();
+        match self
+            .trees
+            .subject_keys
+            .compare_and_swap(subject.0, Some(expected), Some(new))?
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::SubjectKeyChanged),
+        }
+    }
+
+    pub(super) fn append_audit_impl(&self, draft: AuditDraft) -> Result<AuditEntry, StoreError> {
+        draft.check()?;
+        let _guard = self.lock_writes();
+        self.transact(|tx| tx.append_audit(draft.clone()))
+    }
+
+    pub(super) fn put_signed_head_impl(&self, head: &SignedHead) -> Result<(), StoreError> {
+        let _guard = self.lock_writes();
+        let entry = match self.trees.audit.get(keys::seq_key(head.seq))? {
+            Some(v) => AuditEntry::from_stored_bytes(&v)
+                .map_err(|_| StoreError::CorruptAuditEntry { seq: head.seq })?,
+            None => return Err(StoreError::HeadMismatch { seq: head.seq }),
+        };
+        if entry.seq != head.seq || entry.hash != head.hash {
+            return Err(StoreError::HeadMismatch { seq: head.seq });
+        }
+        let bytes = serde_json::to_vec(head).map_err(|_| StoreError::Corrupt {
+            tree: tree::AUDIT_HEADS,
+        })?;
+        self.trees
+            .audit_heads
+            .insert(keys::seq_key(head.seq), bytes)?;
+        Ok(())
+    }
+}
