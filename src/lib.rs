@@ -16,3 +16,4 @@ pub mod report;
 pub mod schema;
 pub mod scp;
 pub mod store;
+pub mod vault;

@@ -5,12 +5,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::config::{Config, ConfigLayer, DataDir, HumanDuration, JwtAlgorithm, Transport};
 use crate::http;
+use crate::policy::PolicySet;
+use crate::vault::Vault;
 
 /// Arguments of `phivault serve`. Each setting can also come from the TOML
 /// file (key in brackets) or a `PHIVAULT_*` environment variable; flags win
@@ -21,6 +24,10 @@ pub struct ServeArgs {
     /// `<data-dir>/phivault.toml` when it exists.
     #[arg(long, env = "PHIVAULT_CONFIG")]
     config: Option<PathBuf>,
+    /// Directory of compliance policies (`*.toml`) replacing the embedded
+    /// ones; every file must load or the server does not start.
+    #[arg(long, env = "PHIVAULT_POLICY_DIR")]
+    policy_dir: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (printed on stderr).
     /// [toml: listen] [env: PHIVAULT_LISTEN] [default: 127.0.0.1:8443]
     #[arg(long)]
@@ -174,6 +181,22 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     for (path, what) in &prepared.created {
         eprintln!("phivault: created {} ({what})", path.display());
     }
+    let policies = match &args.policy_dir {
+        Some(dir) => PolicySet::load_dir(dir)?,
+        None => PolicySet::embedded()?,
+    };
+    if policies.get(&config.default_policy).is_none() {
+        anyhow::bail!(
+            "the default policy {:?} is not among the policies in force ({})",
+            config.default_policy,
+            policies.ids().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let (vault, created_keys) = Vault::open(data_dir.root(), policies)?;
+    for path in &created_keys {
+        eprintln!("phivault: created {} (key)", path.display());
+    }
+    let vault = Arc::new(vault);
     let tls = match &config.transport {
         Transport::SelfSignedTls => Some(http::server_config(
             &data_dir.tls_cert(),
@@ -210,7 +233,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             data_dir.root().display()
         );
     }
-    let state = http::AppState::new(config, verifier, metrics);
+    let state = http::AppState::new(config, verifier, metrics, Arc::clone(&vault));
     let routes = http::product_routes()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -222,8 +245,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         http::serve(state, routes, listener, tls, shutdown).await?;
         anyhow::Ok(())
     })?;
-    // Shutdown hook: every request has finished here. The lead flushes and
-    // closes the store at this point.
+    // Every request has finished: make everything durable before exiting.
+    vault.flush_blocking()?;
     eprintln!("phivault: stopped");
     Ok(())
 }

@@ -23,7 +23,7 @@ pub use date::DicomDate;
 pub use error::{FieldError, RuleViolation, ValidationErrors};
 pub use field::{RecordField, UnknownField};
 pub use person_name::PersonName;
-pub use record::{Record, RecordBatch};
+pub use record::{Record, RecordBatch, latest_civil_date};
 pub use text::{LongString, PatientId, ShortString};
 pub use time_of_day::DicomTime;
 pub use uid::DicomUid;

@@ -63,9 +63,31 @@ pub enum ApiError {
     /// 408: the request did not complete within the configured timeout.
     #[error("request timed out")]
     Timeout,
+    /// 400: the `Compliance-Policy` header names no policy in force.
+    #[error("unknown policy")]
+    UnknownPolicy(String),
+    /// 409: legal holds on these records stop the operation.
+    #[error("under legal hold")]
+    Held(Vec<String>),
+    /// 409: the record has no hold to release.
+    #[error("not held")]
+    NotHeld,
     /// 500: a failure on our side; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(Cause),
+}
+
+impl From<crate::vault::VaultError> for ApiError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        use crate::vault::VaultError as V;
+        match e {
+            V::NotFound(_) | V::SubjectNotFound => Self::NotFound,
+            V::UnknownPolicy(id) => Self::UnknownPolicy(id),
+            V::Held(ids) => Self::Held(ids.iter().map(ToString::to_string).collect()),
+            V::NotHeld(_) => Self::NotHeld,
+            other => Self::internal(other),
+        }
+    }
 }
 
 impl ApiError {
@@ -91,6 +113,8 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::UnknownPolicy(_) => StatusCode::BAD_REQUEST,
+            Self::Held(_) | Self::NotHeld => StatusCode::CONFLICT,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -187,6 +211,21 @@ impl ApiError {
                 "timeout",
                 "Request timeout",
                 "the request did not complete within the configured timeout",
+            ),
+            Self::UnknownPolicy(id) => p(
+                "unknown-policy",
+                "Unknown policy",
+                &format!("no policy named {id:?} is in force; see GET /v1/reports/compliance"),
+            ),
+            Self::Held(ids) => p(
+                "legal-hold",
+                "Under legal hold",
+                &format!("legal holds stop this operation on: {}", ids.join(", ")),
+            ),
+            Self::NotHeld => p(
+                "not-held",
+                "Not held",
+                "the record has no legal hold to release",
             ),
             Self::Internal(_) => p(
                 "internal",

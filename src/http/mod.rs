@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 mod openapi;
 mod problem;
+pub mod records;
 mod routes;
 mod server;
 mod state;

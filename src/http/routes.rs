@@ -155,7 +155,11 @@ pub fn product_routes() -> Result<RouteSet, RouteError> {
         .get("/metrics", super::metrics::render)?
         .get("/openapi.json", openapi)?
         .get("/v1/schemas", list_schemas)?
-        .get("/v1/schemas/{name}", one_schema)
+        .get("/v1/schemas/{name}", one_schema)?
+        .post("/v1/records", super::records::submit)?
+        .post("/v1/records/batch", super::records::submit_batch)?
+        .get("/v1/records/{id}", super::records::read)?
+        .post("/v1/subjects/access", super::records::subject_access)
 }
 
 /// `GET /healthz`: the process is up and serving.
@@ -238,6 +242,9 @@ mod tests {
         let config = crate::config::Config::defaults().unwrap();
         let verifier = super::super::TokenVerifier::new(&config.jwt, &data.jwt_secret()).unwrap();
         let metrics = super::super::metrics::install_recorder().unwrap();
-        AppState::new(config, verifier, metrics)
+        let (vault, _) =
+            crate::vault::Vault::open(dir.path(), crate::policy::PolicySet::embedded().unwrap())
+                .unwrap();
+        AppState::new(config, verifier, metrics, std::sync::Arc::new(vault))
     }
 }

@@ -10,6 +10,7 @@ use super::limits::{IpLimitConfig, PrincipalLimiter, ip_limit_config};
 use super::token::{TokenError, TokenVerifier};
 use crate::config::Config;
 use crate::domain::Actor;
+use crate::vault::Vault;
 
 /// Why a request was refused by authorization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct AppState {
     pub ip_limit: IpLimitConfig,
     /// Where access-denied events go.
     pub denials: Arc<dyn AccessDenialSink>,
+    /// The vault: records, keys, audit log.
+    pub vault: Arc<Vault>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -89,20 +92,57 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State for `config`, verifying tokens with `verifier`, reporting
     /// refusals to the log until [`AppState::with_denials`] replaces the sink.
-    pub fn new(config: Config, verifier: TokenVerifier, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        config: Config,
+        verifier: TokenVerifier,
+        metrics: PrometheusHandle,
+        vault: Arc<Vault>,
+    ) -> Self {
         Self {
+            denials: Arc::new(AuditDenials {
+                vault: Arc::clone(&vault),
+            }),
+            vault,
             principal_limiter: Arc::new(PrincipalLimiter::new(config.rate_per_principal)),
             ip_limit: ip_limit_config(config.rate_per_ip),
             config: Arc::new(config),
             verifier: Arc::new(verifier),
             metrics,
-            denials: Arc::new(LogDenials),
         }
     }
 
-    /// The same state reporting refusals to `sink` (the audit log).
+    /// The same state reporting refusals to `sink` instead of the audit log.
     pub fn with_denials(mut self, sink: Arc<dyn AccessDenialSink>) -> Self {
         self.denials = sink;
         self
+    }
+}
+
+/// The product's sink: every refusal goes to the log, and a refusal of an
+/// authenticated principal (403) also becomes an `access_denied` audit
+/// entry. Unauthenticated refusals (401) are not audited: anyone on the
+/// network could otherwise grow the tamper-evident log without bound; they
+/// are counted in the request metrics instead.
+pub struct AuditDenials {
+    /// The vault whose audit log receives the entries.
+    pub vault: Arc<Vault>,
+}
+
+impl AccessDenialSink for AuditDenials {
+    fn access_denied(&self, denial: &AccessDenial) {
+        LogDenials.access_denied(denial);
+        if let (Some(actor), DenialReason::WrongRole) = (&denial.actor, &denial.reason) {
+            let detail = serde_json::json!({
+                "method": denial.method.as_str(),
+                "route": denial.route,
+                "reason": "role not allowed on this route",
+            });
+            if let Err(e) =
+                self.vault
+                    .audit_access_denied(actor, detail, time::OffsetDateTime::now_utc())
+            {
+                tracing::error!(error = %e, "cannot audit an access denial");
+            }
+        }
     }
 }

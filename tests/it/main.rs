@@ -10,6 +10,7 @@ mod http_shell;
 mod policy;
 mod record_props;
 mod record_table;
+mod records_api;
 mod report_html;
 mod schemas;
 mod scp;

@@ -18,6 +18,8 @@ use phivault::http::{
     self, AccessDenial, AccessDenialSink, ApiJson, AppState, JwtSecret, Principal, PurposeOfUse,
     RouteSet, ServeError,
 };
+use phivault::policy::PolicySet;
+use phivault::vault::Vault;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -103,6 +105,9 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The data directory (removed on drop).
     pub data: TempDir,
+    /// The server's vault (the database is held by the server; tests read
+    /// it through this handle).
+    pub vault: Arc<Vault>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -127,7 +132,9 @@ impl TestServer {
             Config::resolve(ConfigLayer::default(), ConfigLayer::default(), flags).unwrap();
         let verifier = http::TokenVerifier::new(&config.jwt, &dir.jwt_secret()).unwrap();
         let metrics = http::metrics::install_recorder().unwrap();
-        let mut state = AppState::new(config, verifier, metrics);
+        let (vault, _) = Vault::open(dir.root(), PolicySet::embedded().unwrap()).unwrap();
+        let vault = Arc::new(vault);
+        let mut state = AppState::new(config, verifier, metrics, Arc::clone(&vault));
         if let Some(sink) = options.denials {
             state = state.with_denials(sink);
         }
@@ -150,6 +157,7 @@ impl TestServer {
             addr,
             client,
             data,
+            vault,
             shutdown: Some(tx),
             task: Some(task),
         }
