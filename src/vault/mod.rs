@@ -12,6 +12,7 @@ mod error;
 mod ingest;
 mod locks;
 mod read;
+mod receipt;
 mod rotate;
 mod view;
 
@@ -20,6 +21,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 pub use error::VaultError;
 pub use ingest::{FieldActionReport, IngestReceipt, IngestStatus};
+pub use receipt::{ErasureReceipt, RECEIPT_LABEL, SignedReceipt};
 pub use rotate::{KeyStatus, KeyVersionCount, RotationSummary};
 pub use view::{FieldView, RecordView};
 
