@@ -194,7 +194,20 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     }
     let (vault, created_keys) = Vault::open(data_dir.root(), policies)?;
     for path in &created_keys {
-        eprintln!("phivault: created {} (key)", path.display());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let what = if name.starts_with("kek-") {
+            "master key (KEK) wrapping the per-subject data keys"
+        } else if name.starts_with("derive") {
+            "derivation root of the pseudonym, blind-index and date-shift keys"
+        } else if name.starts_with("audit") {
+            "Ed25519 audit signing key"
+        } else {
+            "key"
+        };
+        eprintln!("phivault: created {} ({what})", path.display());
     }
     let vault = Arc::new(vault);
     let tls = match &config.transport {

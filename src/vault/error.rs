@@ -37,6 +37,14 @@ pub enum VaultError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A file or directory of the data directory could not be used.
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A shifted date fell outside the DICOM date range.
     #[error("a date cannot be shifted within the DICOM date range")]
     DateOutOfRange,

@@ -54,12 +54,30 @@ pub fn keys_path(data_dir: &Path) -> PathBuf {
     data_dir.join("keys")
 }
 
+/// Creates `dir` (and parents) if missing and makes it owner-only: the
+/// database holds ciphertexts, pseudonyms and generalised values, none of
+/// which other local users need to read.
+fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|source| VaultError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|source| {
+        VaultError::Io {
+            path: dir.display().to_string(),
+            source,
+        }
+    })
+}
+
 impl Vault {
     /// Opens (creating on first use) the keys and the database of
     /// `data_dir`, and returns the vault and the key files it created.
     /// Fails if another process holds the database.
     pub fn open(data_dir: &Path, policies: PolicySet) -> Result<(Self, Vec<PathBuf>), VaultError> {
         let (keys, created) = KeyRing::open_or_create(&keys_path(data_dir))?;
+        create_private_dir(&db_path(data_dir))?;
         let store = SledStore::open(db_path(data_dir))?;
         Ok((Self::with_parts(Arc::new(store), keys, policies), created))
     }
