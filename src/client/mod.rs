@@ -16,8 +16,8 @@ pub mod series_record;
 pub mod summary;
 
 pub use dicom_header::{HeaderError, InstanceHeader, read_header_file};
-pub use forwarder::{ForwarderOptions, HttpsForwarder};
 pub use files::{Inputs, SourcedRecord, collect_inputs};
+pub use forwarder::{ForwarderOptions, HttpsForwarder};
 pub use retry::{RetryPolicy, StatusClass, classify_status};
 pub use sender::{BearerToken, SubmitError, SubmitOptions, submit};
 pub use series::{Added, SeriesCollector, SeriesOutcome, SeriesProblem};

@@ -51,8 +51,7 @@ impl SeriesRecordBuilder for CollectorRecordBuilder {
                 reason: describe(&problem),
             }),
             (None, _) => Err(RecordNotBuilt {
-                reason: first_problem
-                    .unwrap_or_else(|| "the series has no usable instance".into()),
+                reason: first_problem.unwrap_or_else(|| "the series has no usable instance".into()),
             }),
             (Some(_), false) => Err(RecordNotBuilt {
                 reason: "the instances name more than one SeriesInstanceUID".into(),
@@ -88,7 +87,11 @@ mod tests {
     fn instance(sop: &str, patient_id: Option<&str>, modality: &str) -> Arc<InMemDicomObject> {
         let mut o = InMemDicomObject::new_empty();
         o.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop));
-        o.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3.4"));
+        o.put(DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            "1.2.3.4",
+        ));
         o.put(DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3"));
         o.put(DataElement::new(tags::PATIENT_NAME, VR::PN, "Doe^Jane"));
         o.put(DataElement::new(tags::MODALITY, VR::CS, modality));
