@@ -321,3 +321,128 @@ fn listen_without_a_token_says_so_in_one_line() {
     assert!(stderr.contains("bearer token"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+// ------------------------------------------------- interop with dcmtk
+
+/// storescu sends `files` to the listener at `addr`.
+fn storescu(addr: std::net::SocketAddr, extra: &[&str], files: &[PathBuf]) {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        "-aec".into(),
+        AE.into(),
+        addr.ip().to_string(),
+        addr.port().to_string(),
+    ]);
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    crate::scp::run_tool("storescu", &args);
+}
+
+/// Pending entries in an outbox directory.
+fn pending_in(outbox: &Path) -> usize {
+    std::fs::read_dir(outbox)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs Debian's dcmtk (echoscu, storescu): .ci/dicom-deps.sh"]
+fn dcmtk_storescu_to_listen_to_server_one_record_per_series() {
+    let rt = runtime();
+    let server = rt.block_on(TestServer::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let files_dir = tmp.path().join("files");
+    std::fs::create_dir(&files_dir).unwrap();
+    let listen = ListenProcess::spawn(&server, &tmp.path().join("data"), "500ms");
+    crate::scp::run_tool(
+        "echoscu",
+        &[
+            "-aec".into(),
+            AE.into(),
+            "127.0.0.1".into(),
+            listen.addr.port().to_string(),
+        ],
+    );
+    let mut objects = series("PAT-F", "1.2.5.1", 1..=3);
+    objects.extend(series("PAT-G", "1.2.6.1", 1..=2));
+    let files = crate::scp::write_files(&files_dir, &objects);
+    storescu(listen.addr, &[], &files[..3]);
+    storescu(listen.addr, &["-xd"], &files[3..]);
+    wait_until("both series on the server", || {
+        server.vault.store().record_count().unwrap() == 2
+    });
+    let first = summary_of(&rt, &server);
+    assert_eq!(
+        counts(&first),
+        vec![
+            ("1.2.5.1", "PAT-F", "PAT-F^Test", "3"),
+            ("1.2.6.1", "PAT-G", "PAT-G^Test", "2"),
+        ]
+    );
+    // Series F again, big endian: the same instances, so the same count;
+    // then one more instance of F: the stored record grows, same id.
+    storescu(listen.addr, &["-xb"], &files[..3]);
+    let late = crate::scp::write_files(&files_dir, &series("PAT-F", "1.2.5.1", 4..=4));
+    storescu(listen.addr, &[], &late);
+    wait_until("series F with four instances", || {
+        summary_of(&rt, &server)[0].3 == "4"
+    });
+    let after = summary_of(&rt, &server);
+    assert_eq!(after[0].4, first[0].4);
+    assert_eq!(after[1], first[1]);
+    let (stopped, status) = listen.terminate();
+    assert!(status.success());
+    assert_eq!(stopped["pending"], 0);
+}
+
+#[test]
+#[ignore = "needs Debian's dcmtk (echoscu, storescu): .ci/dicom-deps.sh"]
+fn dcmtk_a_server_stopped_during_the_send_and_started_again_ends_with_every_record() {
+    let rt = runtime();
+    let server = rt.block_on(TestServer::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let files_dir = tmp.path().join("files");
+    std::fs::create_dir(&files_dir).unwrap();
+    let data_dir = tmp.path().join("data");
+    let listen = ListenProcess::spawn(&server, &data_dir, "300ms");
+    let mut objects = series("PAT-H", "1.2.4.1", 1..=3);
+    objects.extend(series("PAT-I", "1.2.4.2", 1..=2));
+    objects.extend(series("PAT-J", "1.2.4.3", 1..=4));
+    let files = crate::scp::write_files(&files_dir, &objects);
+
+    // Series H while the server is up.
+    storescu(listen.addr, &[], &files[..3]);
+    wait_until("series H on the server", || {
+        server.vault.store().record_count().unwrap() == 1
+    });
+    // The server stops; series I and J arrive meanwhile and wait in the
+    // outbox (storescu is answered success: the listener holds them).
+    let (data, port) = rt.block_on(server.stop_keeping_data());
+    storescu(listen.addr, &[], &files[3..5]);
+    storescu(listen.addr, &["-xi"], &files[5..]);
+    wait_until("series I and J in the outbox", || {
+        pending_in(&data_dir.join("outbox")) == 2
+    });
+    // Back up on the same port and data: every record arrives.
+    let server = rt.block_on(TestServer::start_in(data, port));
+    wait_until("every record on the server", || {
+        server.vault.store().record_count().unwrap() == 3
+            && pending_in(&data_dir.join("outbox")) == 0
+    });
+    assert_eq!(
+        counts(&summary_of(&rt, &server)),
+        vec![
+            ("1.2.4.1", "PAT-H", "PAT-H^Test", "3"),
+            ("1.2.4.2", "PAT-I", "PAT-I^Test", "2"),
+            ("1.2.4.3", "PAT-J", "PAT-J^Test", "4"),
+        ]
+    );
+    let (stopped, status) = listen.terminate();
+    assert!(status.success());
+    assert_eq!(stopped["pending"], 0);
+}
