@@ -301,6 +301,38 @@ mod tests {
         assert!(parse_duration("s").is_err());
     }
 
+    fn args(server: &str, allow_plain_http: bool) -> ListenArgs {
+        ListenArgs {
+            port: 11112,
+            ae_title: "PHIVAULT".into(),
+            accept_any_ae: false,
+            server: server.into(),
+            ca: None,
+            allow_plain_http,
+            token: Some("t".parse().unwrap()),
+            quiet_period: Duration::from_secs(5),
+            outbox: None,
+            bind: "127.0.0.1".parse().unwrap(),
+            max_associations: 16,
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_the_flag_and_the_outbox_defaults_under_the_data_dir() {
+        let dir = Path::new("/data");
+        let err = ListenSettings::from_args(args("http://h:8080", false), dir).unwrap_err();
+        assert!(err.to_string().contains("--allow-plain-http"), "{err}");
+        let s = ListenSettings::from_args(args("http://h:8080", true), dir).unwrap();
+        assert!(wiring(&s).is_ok());
+        let s = ListenSettings::from_args(args("https://h:8443", false), dir).unwrap();
+        assert_eq!(s.listener.outbox_dir, Path::new("/data/outbox"));
+        assert!(ListenSettings::from_args(args("ftp://h", true), dir).is_err());
+        let mut no_token = s;
+        no_token.token = None;
+        let err = wiring(&no_token).unwrap_err();
+        assert!(err.to_string().contains("bearer token"), "{err}");
+    }
+
     #[test]
     fn the_token_never_prints() {
         let t: Token = "secret-value".parse().unwrap();

@@ -446,3 +446,82 @@ fn dcmtk_a_server_stopped_during_the_send_and_started_again_ends_with_every_reco
     assert!(status.success());
     assert_eq!(stopped["pending"], 0);
 }
+
+// ------------------------------------------------- the forwarder alone
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarder_delivers_holds_on_a_refused_token_and_rejects_a_bad_record() {
+    use phivault::client::{BearerToken, ForwarderOptions, HttpsForwarder};
+    use phivault::scp::delivery::{ForwardError, Forwarder};
+
+    let server = TestServer::start().await;
+    let forwarder = |role: Role| {
+        let mut o = ForwarderOptions::new(
+            server.url("").parse().unwrap(),
+            BearerToken::new(server.token(role, "fwd")),
+        );
+        o.ca_pem = Some(std::fs::read(server.data_dir().tls_cert()).unwrap());
+        HttpsForwarder::new(o).unwrap()
+    };
+    let record = serde_json::json!({
+        "SeriesInstanceUID": "1.2.9.6.1", "StudyInstanceUID": "1.2.9.6",
+        "PatientID": "PAT-K", "PatientName": "Kay^K", "InstancesInSeries": 2
+    });
+    let ingest = forwarder(Role::Ingest);
+    assert_eq!(ingest.forward(&record).await.unwrap().status, 201);
+    assert_eq!(ingest.forward(&record).await.unwrap().status, 200);
+
+    // A reader's token: held as transient (the token is wrong, not the
+    // record), so the outbox keeps the record instead of rejecting it.
+    let err = forwarder(Role::Reader).forward(&record).await.unwrap_err();
+    assert!(
+        matches!(&err, ForwardError::Transient { reason, .. } if reason.contains("403")),
+        "{err:?}"
+    );
+
+    // A record the server refuses: permanent, with its problem document,
+    // which names the field and carries no value.
+    let mut bad = record.clone();
+    bad["StudyDate"] = serde_json::json!("20230229");
+    match ingest.forward(&bad).await.unwrap_err() {
+        ForwardError::Permanent { status, problem } => {
+            assert_eq!(status, 422);
+            assert_eq!(problem["errors"][0]["pointer"], "/StudyDate", "{problem}");
+            assert!(!problem.to_string().contains("PAT-K"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A certificate the forwarder does not trust: transient, nothing sent.
+    let untrusting = HttpsForwarder::new(ForwarderOptions::new(
+        server.url("").parse().unwrap(),
+        BearerToken::new(server.token(Role::Ingest, "fwd")),
+    ))
+    .unwrap();
+    let err = untrusting.forward(&record).await.unwrap_err();
+    assert!(
+        matches!(&err, ForwardError::Transient { reason, .. } if reason.contains("TLS")),
+        "{err:?}"
+    );
+    assert_eq!(server.vault.store().record_count().unwrap(), 1);
+}
+
+#[test]
+fn listen_help_says_the_outbox_is_plaintext_phi() {
+    let out = Command::new(crate::support::binary())
+        .args(["listen", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "PLAINTEXT",
+        "0700",
+        "0600",
+        "--quiet-period",
+        "PHIVAULT_TOKEN",
+        "rejected/",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from listen --help");
+    }
+}
