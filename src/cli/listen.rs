@@ -12,14 +12,41 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use crate::client::{BearerToken, CollectorRecordBuilder, ForwarderOptions, HttpsForwarder};
 use crate::scp::AeTitle;
-use crate::scp::delivery::{ForwardError, ForwardOutcome, Forwarder, RetryPolicy};
-use crate::scp::listener::{Listener, ListenerConfig, RecordNotBuilt, SeriesRecordBuilder};
-use crate::scp::quiet_period::{CompletedSeries, TrackerConfig};
+use crate::scp::delivery::RetryPolicy;
+use crate::scp::listener::{Listener, ListenerConfig};
+use crate::scp::quiet_period::TrackerConfig;
 use crate::scp::server::ScpConfig;
 
 /// Arguments of `phivault listen`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Each received instance is kept in memory, header only (pixel data is never \
+written anywhere). A series is complete once no instance of it has arrived \
+for --quiet-period; its record (one per series, InstancesInSeries = distinct \
+SOPInstanceUIDs) is then written to the outbox and posted to \
+<server>/v1/records. A later instance of the same series re-sends the updated \
+record, which replaces the stored one.
+
+Outbox: records wait there until the server stored them (2xx), so a server \
+outage loses nothing; delivery retries with backoff (1 s doubling to 5 min, \
+jittered, Retry-After honoured). A record the server refuses (4xx other than \
+401/403) moves to <outbox>/rejected/ with the server's problem document. \
+401/403 and TLS failures keep records pending: fix --token or --ca and restart.
+
+PHI AT REST: outbox files are the records in PLAINTEXT JSON (patient names, \
+IDs, dates, UIDs), protected by file permissions only: the directory is 0700 \
+and must not be open to other users (listen refuses it otherwise), files are \
+0600. They are deleted once delivered; rejected/ keeps refused ones until \
+removed by hand. Put the outbox on an encrypted volume of the modality host.
+
+Stopping: Ctrl-C or SIGTERM stops accepting associations, writes every series \
+still collecting to the outbox and exits; pending records are sent after the \
+next start. stdout: one JSON line when listening, one when stopped.
+
+TLS: --ca trusts only the given certificate(s), e.g. the server's \
+tls/cert.pem; without it the system's trust store is used.")]
 pub struct ListenArgs {
     /// TCP port to receive DICOM associations on.
     #[arg(long)]
@@ -37,7 +64,12 @@ pub struct ListenArgs {
     /// PEM file of the CA to trust for the server (default: system roots).
     #[arg(long)]
     pub ca: Option<PathBuf>,
-    /// Bearer token with the `ingest` role.
+    /// Allow an http:// server URL (the token and records then travel
+    /// unencrypted).
+    #[arg(long)]
+    pub allow_plain_http: bool,
+    /// Bearer token with the `ingest` role (prefer the environment
+    /// variable: command lines are visible to other local users).
     #[arg(long, env = "PHIVAULT_TOKEN", hide_env_values = true)]
     pub token: Option<Token>,
     /// A series is complete after this long without a new instance
@@ -120,6 +152,8 @@ pub struct ListenSettings {
     pub ca: Option<PathBuf>,
     /// Bearer token.
     pub token: Option<Token>,
+    /// Whether an `http://` server URL was allowed.
+    pub allow_plain_http: bool,
 }
 
 impl ListenSettings {
@@ -128,10 +162,12 @@ impl ListenSettings {
         let ae_title = AeTitle::parse(&args.ae_title).context("--ae-title")?;
         let server =
             reqwest::Url::parse(&args.server).map_err(|e| anyhow::anyhow!("--server: {e}"))?;
-        if server.scheme() != "https" && server.scheme() != "http" {
-            anyhow::bail!(
-                "--server: the URL must be https:// (or http:// for a plain-HTTP server)"
-            );
+        match server.scheme() {
+            "https" => {}
+            "http" if args.allow_plain_http => {}
+            _ => anyhow::bail!(
+                "--server: the URL must be https:// (http:// needs --allow-plain-http)"
+            ),
         }
         if args.max_associations == 0 {
             anyhow::bail!("--max-associations must be at least 1");
@@ -150,6 +186,7 @@ impl ListenSettings {
             server,
             ca: args.ca,
             token: args.token,
+            allow_plain_http: args.allow_plain_http,
         })
     }
 }
@@ -158,65 +195,59 @@ impl ListenSettings {
 pub fn run(args: ListenArgs, data_dir: &Path) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
     let settings = ListenSettings::from_args(args, data_dir)?;
-    let (builder, forwarder) = lead_wiring(&settings)?;
-    serve(settings, builder, forwarder)
+    serve(settings)
 }
 
-// ====================================================================
-// LEAD WIRING POINT (issue 8).
-//
-// Replace `NotWired` with the record builder (src/client/, the
-// SeriesCollector: headers of one series -> one SPEC §1 record, with
-// InstancesInSeries = series.items.len()) and the HTTPS forwarder (POST
-// /v1/records to `settings.server`, trusting `settings.ca`, bearer
-// `settings.token`; 2xx -> Ok, 4xx -> ForwardError::Permanent with the
-// problem document, network errors / 5xx / 429 -> ForwardError::Transient).
-// Nothing else in this file needs to change.
-// ====================================================================
-fn lead_wiring(settings: &ListenSettings) -> anyhow::Result<(NotWired, NotWired)> {
-    tracing::debug!(
-        server = %settings.server,
-        ca = ?settings.ca,
-        token = settings.token.as_ref().map(|t| t.expose().len()),
-        "forwarding target"
+/// The record builder and the HTTPS forwarder for `settings`: records are
+/// built by the same collector as `submit`'s, and posted one per request to
+/// `POST /v1/records`, trusting `--ca` only when given.
+pub fn wiring(
+    settings: &ListenSettings,
+) -> anyhow::Result<(CollectorRecordBuilder, HttpsForwarder)> {
+    let token = settings
+        .token
+        .as_ref()
+        .context("a bearer token with the ingest role is required: --token T or PHIVAULT_TOKEN")?;
+    let mut options = ForwarderOptions::new(
+        settings.server.clone(),
+        BearerToken::new(token.expose().to_owned()),
     );
-    anyhow::bail!(
-        "listen: forwarding is not wired yet (the series record builder and the HTTPS client \
-         come from src/client/); nothing was started"
-    )
+    if let Some(path) = &settings.ca {
+        options.ca_pem = Some(
+            std::fs::read(path).with_context(|| format!("cannot read --ca {}", path.display()))?,
+        );
+    }
+    options.allow_plain_http = settings.allow_plain_http;
+    let forwarder = HttpsForwarder::new(options).context("--server / --ca")?;
+    Ok((CollectorRecordBuilder, forwarder))
 }
 
-/// Stands for the builder and forwarder until they are wired: no value of
-/// this type can exist, so nothing can pretend to send.
-enum NotWired {}
-
-impl SeriesRecordBuilder for NotWired {
-    fn build(
-        &self,
-        _series: &CompletedSeries<dicom_object::InMemDicomObject>,
-    ) -> Result<serde_json::Value, RecordNotBuilt> {
-        match *self {}
-    }
-}
-
-impl Forwarder for NotWired {
-    async fn forward(&self, _record: &serde_json::Value) -> Result<ForwardOutcome, ForwardError> {
-        match *self {}
-    }
+/// Starts the whole pipeline of `settings` on `runtime`, listening on
+/// `socket`: what `phivault listen` runs, for embedding and tests.
+pub fn start(
+    settings: ListenSettings,
+    socket: TcpListener,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<Listener> {
+    let (builder, forwarder) = wiring(&settings)?;
+    Ok(Listener::start(
+        socket,
+        settings.listener,
+        builder,
+        forwarder,
+        runtime,
+    )?)
 }
 
 /// Starts the pipeline and runs it until Ctrl-C or SIGTERM.
-fn serve<B, F>(settings: ListenSettings, builder: B, forwarder: F) -> anyhow::Result<()>
-where
-    B: SeriesRecordBuilder,
-    F: Forwarder + 'static,
-{
+fn serve(settings: ListenSettings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -225,13 +256,7 @@ where
     let socket = TcpListener::bind(settings.addr)
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     let outbox_dir = settings.listener.outbox_dir.clone();
-    let listener = Listener::start(
-        socket,
-        settings.listener,
-        builder,
-        forwarder,
-        runtime.handle(),
-    )?;
+    let listener = start(settings, socket, runtime.handle())?;
     println!(
         "{}",
         serde_json::json!({
@@ -274,6 +299,38 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    fn args(server: &str, allow_plain_http: bool) -> ListenArgs {
+        ListenArgs {
+            port: 11112,
+            ae_title: "PHIVAULT".into(),
+            accept_any_ae: false,
+            server: server.into(),
+            ca: None,
+            allow_plain_http,
+            token: Some("t".parse().unwrap()),
+            quiet_period: Duration::from_secs(5),
+            outbox: None,
+            bind: "127.0.0.1".parse().unwrap(),
+            max_associations: 16,
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_the_flag_and_the_outbox_defaults_under_the_data_dir() {
+        let dir = Path::new("/data");
+        let err = ListenSettings::from_args(args("http://h:8080", false), dir).unwrap_err();
+        assert!(err.to_string().contains("--allow-plain-http"), "{err}");
+        let s = ListenSettings::from_args(args("http://h:8080", true), dir).unwrap();
+        assert!(wiring(&s).is_ok());
+        let s = ListenSettings::from_args(args("https://h:8443", false), dir).unwrap();
+        assert_eq!(s.listener.outbox_dir, Path::new("/data/outbox"));
+        assert!(ListenSettings::from_args(args("ftp://h", true), dir).is_err());
+        let mut no_token = s;
+        no_token.token = None;
+        let err = wiring(&no_token).unwrap_err();
+        assert!(err.to_string().contains("bearer token"), "{err}");
     }
 
     #[test]

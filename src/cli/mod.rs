@@ -1,7 +1,7 @@
 //! The command line: clap parses what the user typed, each submodule turns
 //! it into a validated command and runs it.
 
-mod listen;
+pub mod listen;
 mod policy;
 mod schemas;
 mod serve;

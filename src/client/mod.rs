@@ -8,14 +8,18 @@
 mod answer;
 pub mod dicom_header;
 pub mod files;
+pub mod forwarder;
 pub mod retry;
 pub mod sender;
 pub mod series;
+pub mod series_record;
 pub mod summary;
 
 pub use dicom_header::{HeaderError, InstanceHeader, read_header_file};
 pub use files::{Inputs, SourcedRecord, collect_inputs};
+pub use forwarder::{ForwarderOptions, HttpsForwarder};
 pub use retry::{RetryPolicy, StatusClass, classify_status};
 pub use sender::{BearerToken, SubmitError, SubmitOptions, submit};
 pub use series::{Added, SeriesCollector, SeriesOutcome, SeriesProblem};
+pub use series_record::CollectorRecordBuilder;
 pub use summary::{Refusal, Skip, Summary};

@@ -28,6 +28,11 @@ impl BearerToken {
     pub fn new(token: String) -> Self {
         Self(zeroize::Zeroizing::new(token))
     }
+
+    /// The token text, for the `Authorization` header only.
+    pub(crate) fn expose(&self) -> &str {
+        self.0.as_str()
+    }
 }
 
 impl fmt::Debug for BearerToken {
@@ -118,13 +123,18 @@ pub fn build_client(options: &SubmitOptions) -> Result<reqwest::Client, SubmitEr
 /// The batch endpoint under the server's base URL (which may carry a path
 /// prefix).
 fn batch_url(server: &reqwest::Url) -> Result<reqwest::Url, SubmitError> {
+    endpoint(server, "v1/records/batch")
+}
+
+/// `relative` (no leading slash) under the server's base URL, keeping a
+/// path prefix the base URL carries.
+pub(crate) fn endpoint(server: &reqwest::Url, relative: &str) -> Result<reqwest::Url, SubmitError> {
     let mut base = server.clone();
     if !base.path().ends_with('/') {
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
-    base.join("v1/records/batch")
-        .map_err(|_| SubmitError::BadUrl)
+    base.join(relative).map_err(|_| SubmitError::BadUrl)
 }
 
 /// The rustls error inside `err`, looking through `source()` links and
@@ -146,7 +156,7 @@ fn find_tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a 
 }
 
 /// Whether a transport error is worth retrying, and a reason without PHI.
-fn transport_error(e: &reqwest::Error) -> (bool, String) {
+pub(crate) fn transport_error(e: &reqwest::Error) -> (bool, String) {
     // A certificate the client does not trust, or a peer that does not
     // speak TLS, will not change by waiting: rustls errors are permanent.
     if let Some(tls) = find_tls_error(e) {

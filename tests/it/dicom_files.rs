@@ -20,20 +20,20 @@ use phivault::client::{
 use serde_json::{Value, json};
 
 /// MR Image Storage (PS3.4 annex B).
-const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
+pub(crate) const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
 /// Explicit VR Little Endian (PS3.5 §A.2).
-const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+pub(crate) const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
-const STUDY_A: &str = "1.2.826.0.1.3680043.8.498.1";
-const SERIES_A1: &str = "1.2.826.0.1.3680043.8.498.1.1";
-const SERIES_A2: &str = "1.2.826.0.1.3680043.8.498.1.2";
-const STUDY_B: &str = "1.2.826.0.1.3680043.8.498.2";
-const SERIES_B1: &str = "1.2.826.0.1.3680043.8.498.2.1";
-const SERIES_C1: &str = "1.2.826.0.1.3680043.8.498.3.1";
+pub(crate) const STUDY_A: &str = "1.2.826.0.1.3680043.8.498.1";
+pub(crate) const SERIES_A1: &str = "1.2.826.0.1.3680043.8.498.1.1";
+pub(crate) const SERIES_A2: &str = "1.2.826.0.1.3680043.8.498.1.2";
+pub(crate) const STUDY_B: &str = "1.2.826.0.1.3680043.8.498.2";
+pub(crate) const SERIES_B1: &str = "1.2.826.0.1.3680043.8.498.2.1";
+pub(crate) const SERIES_C1: &str = "1.2.826.0.1.3680043.8.498.3.1";
 
 /// One instance's data set: the required tags, `extra` elements, and a
 /// small OW pixel data element.
-fn instance(
+pub(crate) fn instance(
     series: &str,
     study: &str,
     sop: &str,
@@ -74,13 +74,13 @@ fn instance(
     o
 }
 
-fn text(tag: Tag, vr: VR, v: &str) -> DataElement<InMemDicomObject> {
+pub(crate) fn text(tag: Tag, vr: VR, v: &str) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, v)
 }
 
 /// Writes `object` as a DICOM Part 10 file (preamble, DICM, meta group,
 /// explicit VR little endian).
-fn write(object: InMemDicomObject, path: &Path) {
+pub(crate) fn write(object: InMemDicomObject, path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let file = object
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
@@ -88,7 +88,7 @@ fn write(object: InMemDicomObject, path: &Path) {
     file.write_to_file(path).unwrap();
 }
 
-fn full_optional_tags() -> Vec<DataElement<InMemDicomObject>> {
+pub(crate) fn full_optional_tags() -> Vec<DataElement<InMemDicomObject>> {
     vec![
         text(tags::PATIENT_BIRTH_DATE, VR::DA, "19840229"),
         text(tags::PATIENT_SEX, VR::CS, "F"),
@@ -107,17 +107,17 @@ fn full_optional_tags() -> Vec<DataElement<InMemDicomObject>> {
 
 /// The fixture tree: several series, several patients, missing optional
 /// tags, odd values, a duplicate SOPInstanceUID, unusable files.
-struct Fixture {
-    dir: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let p = |rel: &str| dir.path().join(rel);
     let jane = ("PID-A-0001", "Doe^Jane");

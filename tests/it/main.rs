@@ -4,9 +4,11 @@
 // point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod client_e2e;
 mod crypto;
 mod dicom_files;
 mod http_shell;
+mod listen_e2e;
 mod policy;
 mod record_props;
 mod record_table;

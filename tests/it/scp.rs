@@ -33,12 +33,12 @@ use phivault::scp::quiet_period::{CompletedSeries, SeriesTracker, TrackerConfig,
 use phivault::scp::server::{ScpConfig, ScpServer};
 use phivault::scp::{AeTitle, InstanceRefused, InstanceSink, ReceivedInstance};
 
-const AE: &str = "PHIVAULT";
+pub(crate) const AE: &str = "PHIVAULT";
 
 // ---------------------------------------------------------------- helpers
 
 /// One CT instance with a small pixel data element.
-fn instance(patient: &str, study: &str, series: &str, sop: &str) -> InMemDicomObject {
+pub(crate) fn instance(patient: &str, study: &str, series: &str, sop: &str) -> InMemDicomObject {
     InMemDicomObject::from_element_iter([
         DataElement::new(
             tags::SOP_CLASS_UID,
@@ -75,7 +75,7 @@ fn instance(patient: &str, study: &str, series: &str, sop: &str) -> InMemDicomOb
     ])
 }
 
-fn encode(obj: &InMemDicomObject, ts_uid: &str) -> Vec<u8> {
+pub(crate) fn encode(obj: &InMemDicomObject, ts_uid: &str) -> Vec<u8> {
     let ts = TransferSyntaxRegistry
         .get(ts_uid)
         .expect("known transfer syntax");
@@ -179,7 +179,7 @@ fn context_id(assoc: &dicom_ul::ClientAssociation<std::net::TcpStream>, class: &
 }
 
 /// Sends C-STORE-RQs for raw data sets; returns each status.
-fn store_raw(addr: SocketAddr, ts: &str, sets: &[(String, Vec<u8>)]) -> Vec<u16> {
+pub(crate) fn store_raw(addr: SocketAddr, ts: &str, sets: &[(String, Vec<u8>)]) -> Vec<u16> {
     let mut assoc = associate(addr, AE, ts).expect("association");
     let pc = context_id(&assoc, uids::CT_IMAGE_STORAGE);
     let mut statuses = Vec::new();
@@ -208,7 +208,7 @@ fn store_raw(addr: SocketAddr, ts: &str, sets: &[(String, Vec<u8>)]) -> Vec<u16>
     statuses
 }
 
-fn store(addr: SocketAddr, ts: &str, objects: &[InMemDicomObject]) -> Vec<u16> {
+pub(crate) fn store(addr: SocketAddr, ts: &str, objects: &[InMemDicomObject]) -> Vec<u16> {
     let sets: Vec<(String, Vec<u8>)> = objects
         .iter()
         .map(|o| {
@@ -242,7 +242,7 @@ fn start(sink: Arc<dyn InstanceSink>, tweak: impl FnOnce(&mut ScpConfig)) -> Scp
     ScpServer::start(listener, config, sink).unwrap()
 }
 
-fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
+pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
     obj.element(tag)
         .unwrap()
         .to_str()
@@ -252,7 +252,7 @@ fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
 }
 
 /// Waits (without asserting on time) until `done` holds, for at most 20 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -550,7 +550,7 @@ fn transient() -> Result<ForwardOutcome, ForwardError> {
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -558,7 +558,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
+pub(crate) fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -817,7 +817,7 @@ fn shutdown_keeps_collecting_series_in_the_outbox_for_the_next_start() {
 // ------------------------------------------------- interop with dcmtk
 
 /// Writes `objects` as DICOM Part 10 files into `dir`.
-fn write_files(dir: &Path, objects: &[InMemDicomObject]) -> Vec<std::path::PathBuf> {
+pub(crate) fn write_files(dir: &Path, objects: &[InMemDicomObject]) -> Vec<std::path::PathBuf> {
     objects
         .iter()
         .map(|o| {
@@ -838,7 +838,7 @@ fn write_files(dir: &Path, objects: &[InMemDicomObject]) -> Vec<std::path::PathB
         .collect()
 }
 
-fn run_tool(tool: &str, args: &[String]) -> std::process::Output {
+pub(crate) fn run_tool(tool: &str, args: &[String]) -> std::process::Output {
     let out = std::process::Command::new(tool)
         .args(args)
         .output()

@@ -120,12 +120,34 @@ impl TestServer {
 
     /// A server with `options`.
     pub async fn start_with(options: Options) -> Self {
+        Self::start_on(tempfile::tempdir().unwrap(), 0, options).await
+    }
+
+    /// A server on `data`, the directory an earlier server kept
+    /// ([`TestServer::stop_keeping_data`]), listening on `port` again.
+    pub async fn start_in(data: TempDir, port: u16) -> Self {
+        Self::start_on(data, port, Options::default()).await
+    }
+
+    /// Stops the server, waits until it has drained and its database is
+    /// closed, and hands back its data directory for [`TestServer::start_in`].
+    pub async fn stop_keeping_data(mut self) -> (TempDir, u16) {
+        let port = self.addr.port();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        drop(self);
+        (data, port)
+    }
+
+    async fn start_on(data: TempDir, port: u16, options: Options) -> Self {
         http::install_crypto_provider();
-        let data = tempfile::tempdir().unwrap();
         let dir = DataDir::new(data.path().join("phivault-data"));
         dir.prepare(true).unwrap();
         let flags = ConfigLayer {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
             ..options.flags
         };
         let config =
