@@ -4,6 +4,7 @@
 // point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod crash;
 mod crypto;
 mod dicom_files;
 mod http_shell;
