@@ -29,8 +29,8 @@ pub struct ChildServer {
     pub child: Child,
     /// `127.0.0.1:<port>`.
     pub addr: String,
-    /// Every stderr line so far (the reader thread appends to it).
-    pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Every byte of stderr so far (the reader thread appends to it).
+    pub stderr: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -56,12 +56,21 @@ impl ChildServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().unwrap();
         let lines = Arc::clone(&stderr);
+        // Raw bytes, not `lines()`: a line that is not UTF-8 must still be
+        // captured (and scanned), not end the capture.
         let reader = std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("phivault: listening on https://") {
+            let mut pipe = BufReader::new(pipe);
+            let mut line = Vec::new();
+            while pipe.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                let text = String::from_utf8_lossy(&line);
+                if let Some(addr) = text
+                    .trim_end()
+                    .strip_prefix("phivault: listening on https://")
+                {
                     let _ = tx.send(addr.to_owned());
                 }
-                lines.lock().unwrap().push(line);
+                lines.lock().unwrap().extend_from_slice(&line);
+                line.clear();
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(60)) {
@@ -69,7 +78,10 @@ impl ChildServer {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("no listening line; stderr: {:#?}", stderr.lock().unwrap());
+                panic!(
+                    "no listening line; stderr: {}",
+                    String::from_utf8_lossy(&stderr.lock().unwrap())
+                );
             }
         };
         Self {
@@ -191,7 +203,13 @@ async fn ingest_until_dead(
 ) {
     for n in 0.. {
         let (doc, sent) = record(round, task, n);
-        match client.post(&url).bearer_auth(&token).json(&doc).send().await {
+        match client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&doc)
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(v) => {
                     let id: RecordId = v["id"].as_str().unwrap().parse().unwrap();
@@ -389,7 +407,11 @@ async fn acknowledged_records_survive_sigkill_under_concurrent_ingest() {
             t.await.unwrap();
         }
         let out = std::mem::take(&mut *out.lock().unwrap());
-        assert!(out.unexpected.is_empty(), "round {round}: {:?}", out.unexpected);
+        assert!(
+            out.unexpected.is_empty(),
+            "round {round}: {:?}",
+            out.unexpected
+        );
         assert!(
             out.unanswered.len() <= TASKS,
             "each task stops at its first unanswered request"
