@@ -486,3 +486,113 @@ async fn bad_input_is_a_problem_and_stores_nothing() {
         assert_eq!(server.vault.store().audit_head().unwrap(), head, "{path}");
     }
 }
+
+/// The README's run command, as a newcomer types it on a fresh clone: the
+/// arguments after `cargo run … --` of its `serve` line, from an empty
+/// directory. It must say where the certificate is and how to get a first
+/// admin token, and that recipe must work.
+#[tokio::test]
+async fn the_readme_run_command_serves_and_prints_the_certificate_and_token_recipe() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("cargo run") && l.contains("-- serve"))
+        .expect("README has a `cargo run … -- serve` line");
+    let args: Vec<&str> = line
+        .split_once(" -- ")
+        .unwrap()
+        .1
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(args.first(), Some(&"serve"), "{line}");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let mut child = Command::new(crate::support::binary())
+        .args(&args)
+        .current_dir(fresh.path())
+        .env_remove("PHIVAULT_DATA_DIR")
+        // The README's default port may be taken on a test machine; the
+        // environment layer sits below flags, so the command is unchanged.
+        .env("PHIVAULT_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let addr = loop {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("no listening line: {seen:#?}");
+        };
+        seen.push(line.clone());
+        if let Some(a) = line.strip_prefix("phivault: listening on https://") {
+            break a.to_owned();
+        }
+    };
+    let cert = fresh.path().join("phivault-data/tls/cert.pem");
+    assert!(cert.is_file());
+    let cert_line = seen
+        .iter()
+        .find(|l| l.starts_with("phivault: TLS certificate"))
+        .unwrap_or_else(|| panic!("{seen:#?}"));
+    assert!(
+        cert_line.ends_with("phivault-data/tls/cert.pem"),
+        "{cert_line}"
+    );
+    let recipe = seen
+        .iter()
+        .find_map(|l| {
+            l.split_once("first admin token: ")
+                .map(|(_, r)| r.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no token recipe: {seen:#?}"));
+    let recipe: Vec<&str> = recipe.split_whitespace().collect();
+    assert_eq!(recipe[0], "phivault", "{recipe:?}");
+    let out = Command::new(crate::support::binary())
+        .args(&recipe[1..])
+        .current_dir(fresh.path())
+        .env_remove("PHIVAULT_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let client = crate::support::client_trusting(&cert);
+    let r = client
+        .get(format!("https://{addr}/v1/schemas"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(client);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
