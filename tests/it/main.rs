@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod client_e2e;
+mod crash;
 mod crypto;
 mod dicom_files;
 mod http_shell;
 mod listen_e2e;
+mod no_phi;
 mod policy;
 mod record_props;
 mod record_table;
@@ -18,3 +20,4 @@ mod schemas;
 mod scp;
 mod store;
 mod support;
+mod vault;
