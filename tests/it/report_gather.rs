@@ -775,3 +775,36 @@ async fn the_command_reports_a_data_dir_without_a_server() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no phivault database"));
     assert!(!missing.exists());
 }
+
+/// Writes a realistic store for looking at the page: the scenario above
+/// plus 150 records spread over the policies and the next two years.
+/// Run: `PHIVAULT_REPORT_DEMO_DIR=/tmp/demo cargo test --test it
+/// report_gather::demo_store -- --ignored`, then
+/// `cargo run -q -- --data-dir /tmp/demo report --format html --out report.html`.
+#[tokio::test]
+#[ignore = "writes a demonstration data directory named by PHIVAULT_REPORT_DEMO_DIR"]
+async fn demo_store() {
+    let dir = std::path::PathBuf::from(std::env::var("PHIVAULT_REPORT_DEMO_DIR").unwrap());
+    assert!(!dir.exists(), "{} exists already", dir.display());
+    let vault = open_vault(&dir);
+    build(&vault, &dir).await;
+    let at = datetime!(2026-10-20 09:00:00 UTC);
+    for i in 0..150u32 {
+        let (policy, years) = [("gdpr", 10), ("hipaa", 6), ("gdpr", 10)][i as usize % 3];
+        // StudyDates from one week to 26 months past the retention start.
+        let day = time::Date::from_calendar_date(2026 - years, time::Month::December, 1).unwrap()
+            + time::Duration::days(i64::from(i * 5 % 790));
+        let date = format!(
+            "{:04}{:02}{:02}",
+            day.year(),
+            u8::from(day.month()),
+            day.day()
+        );
+        let rec = record(&format!("DEMO-{i}"), 1, Some(&date), at);
+        vault
+            .ingest(&rec, policy, &actor("modality-2", Role::Ingest), at)
+            .await
+            .unwrap();
+    }
+    vault.flush().await.unwrap();
+}
