@@ -306,6 +306,29 @@ fn open_vault(dir: &Path) -> Vault {
     Vault::open(dir, PolicySet::embedded().unwrap()).unwrap().0
 }
 
+/// Waits until no handle of this process holds the database of `dir`: a
+/// dropped vault's group-commit task keeps a handle until the runtime has
+/// run it to its end. (Opening and dropping a vault that never flushed
+/// leaves no such task.) A hang guard, not a timing assertion.
+async fn released(dir: &Path) {
+    let started = std::time::Instant::now();
+    loop {
+        match Vault::open(dir, PolicySet::embedded().unwrap()) {
+            Ok(_) => return,
+            Err(phivault::vault::VaultError::Store(phivault::store::StoreError::Locked {
+                ..
+            })) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(30),
+                    "still locked"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn access(report: &ComplianceReport) -> Vec<(String, String, u64, u64)> {
     report
         .access
@@ -701,6 +724,7 @@ async fn the_command_reports_a_data_dir_without_a_server() {
         .await;
         vault.flush().await.unwrap();
     }
+    released(&dir).await;
 
     let out = phivault_bin()
         .arg("--data-dir")
@@ -807,4 +831,105 @@ async fn demo_store() {
             .unwrap();
     }
     vault.flush().await.unwrap();
+}
+
+/// A vault with five `record_created` entries, closed again, and the
+/// ring's signature over the head at seq 5.
+async fn five_entries(dir: &Path) {
+    let vault = open_vault(dir);
+    let at = datetime!(2026-10-15 09:00:00 UTC);
+    for i in 0..5 {
+        let rec = record(&format!("T-{i}"), 1, Some("20200601"), at);
+        vault
+            .ingest(&rec, "hipaa", &actor("m", Role::Ingest), at)
+            .await
+            .unwrap();
+    }
+    let head = vault.store().audit_head().unwrap().unwrap();
+    let ring = KeyRing::open(&keys_path(dir)).unwrap();
+    let signed = SignedHead {
+        seq: head.seq,
+        hash: head.hash,
+        signed_at: at,
+        key_id: "audit".into(),
+        signature: ring
+            .audit_signer()
+            .sign(&signed_head_message(head.seq, &head.hash))
+            .to_vec(),
+    };
+    vault.store().put_signed_head(&signed).unwrap();
+    vault.flush().await.unwrap();
+    drop(vault);
+    released(dir).await;
+}
+
+/// Applies `f` to the raw audit tree of a closed vault (what an attacker
+/// with the disk can do), then reports on it.
+fn tampered_status(dir: &Path, f: impl FnOnce(&sled::Tree)) -> phivault::report::AuditStatus {
+    {
+        let raw = sled::open(phivault::vault::db_path(dir)).unwrap();
+        f(&raw.open_tree("audit").unwrap());
+        raw.flush().unwrap();
+    }
+    gather(&open_vault(dir), "d", NOW, None).unwrap().audit
+}
+
+fn altered(tree: &sled::Tree, seq: u64) {
+    let key = seq.to_be_bytes();
+    let bytes = tree.get(key).unwrap().unwrap();
+    let mut e = phivault::audit::AuditEntry::from_stored_bytes(&bytes).unwrap();
+    e.actor.sub = "someone-else".into();
+    tree.insert(key, e.to_stored_bytes().unwrap()).unwrap();
+}
+
+/// What a tampering is called, what it does to the raw audit tree, the seq
+/// the report must name, and a word of the reason it must give.
+type TamperCase = (&'static str, fn(&sled::Tree), u64, &'static str);
+
+#[tokio::test]
+async fn the_audit_status_names_the_first_bad_entry() {
+    let cases: [TamperCase; 4] = [
+        ("altered", |t| altered(t, 3), 3, "hash"),
+        (
+            "undecodable",
+            |t| {
+                t.insert(4u64.to_be_bytes(), b"not an entry".to_vec())
+                    .unwrap();
+            },
+            4,
+            "canonical",
+        ),
+        (
+            "altered before an undecodable one",
+            |t| {
+                altered(t, 2);
+                t.insert(4u64.to_be_bytes(), b"junk".to_vec()).unwrap();
+            },
+            2,
+            "hash",
+        ),
+        (
+            "truncated below the signed head",
+            |t| {
+                t.remove(5u64.to_be_bytes()).unwrap();
+            },
+            5,
+            "ends before entry 5",
+        ),
+    ];
+    for (what, tamper, bad_seq, reason) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        five_entries(tmp.path()).await;
+        let intact = gather(&open_vault(tmp.path()), "d", NOW, None)
+            .unwrap()
+            .audit;
+        assert!(intact.verified, "{what}: {intact:?}");
+        let status = tampered_status(tmp.path(), tamper);
+        assert!(!status.verified, "{what}");
+        assert_eq!(status.first_bad_seq, Some(bad_seq), "{what}: {status:?}");
+        let text = status.reason.unwrap();
+        assert!(text.contains(reason), "{what}: {text}");
+        assert_eq!(status.entries, 5, "{what}");
+        assert_eq!(status.signed_head.unwrap().seq, 5, "{what}");
+    }
 }

@@ -10,6 +10,7 @@ use super::ReportError;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::domain::Role;
 use crate::report::model::{AccessRow, ErasureRow, History, PurgeRow, ReportPeriod};
+use crate::store::StoreError;
 use crate::vault::{ErasureReceipt, Vault};
 
 /// Audit entries are read this many at a time.
@@ -41,10 +42,21 @@ pub(super) fn walk(
     let mut counts: BTreeMap<(&'static str, String), Tally> = BTreeMap::new();
     let mut next = 1u64;
     loop {
-        let page = vault.store().audit_range(next, PAGE)?;
-        let Some(last) = page.last() else { break };
-        next = last.seq.saturating_add(1);
-        let full = page.len() == PAGE;
+        let (page, resume, more) = match vault.store().audit_range(next, PAGE) {
+            Ok(page) => {
+                let more = page.len() == PAGE;
+                let resume = page.last().map(|e| e.seq.saturating_add(1));
+                (page, resume, more)
+            }
+            // An entry that does not decode is the chain status's to report
+            // (see `chain`); the activity counts skip it and go on.
+            Err(StoreError::CorruptAuditEntry { seq }) if seq >= next => (
+                entries_before(vault, next, seq),
+                Some(seq.saturating_add(1)),
+                true,
+            ),
+            Err(e) => return Err(e.into()),
+        };
         for entry in page
             .iter()
             .filter(|e| e.time < to && from.is_none_or(|f| e.time >= f))
@@ -53,8 +65,9 @@ pub(super) fn walk(
             count_access(&mut counts, entry);
             history_row(vault, &mut history, entry);
         }
-        if !full {
-            break;
+        match resume {
+            Some(resume) if more => next = resume,
+            _ => break,
         }
     }
     let period = period.unwrap_or(ReportPeriod {
@@ -75,6 +88,18 @@ pub(super) fn walk(
         history,
         access,
     })
+}
+
+/// The decodable entries from `from` up to (not including) `bad`, read one
+/// at a time.
+fn entries_before(vault: &Vault, from: u64, bad: u64) -> Vec<AuditEntry> {
+    (from..bad)
+        .filter_map(|seq| {
+            let page = vault.store().audit_range(seq, 1).ok()?;
+            // A missing seq would give the next entry: take only this one.
+            page.into_iter().find(|e| e.seq == seq)
+        })
+        .collect()
 }
 
 /// Counts one entry under its actor's role: an `access_denied` entry as a

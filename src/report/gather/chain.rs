@@ -131,7 +131,7 @@ fn single_steps(
 ) -> Result<(), ChainError> {
     for seq in from..bad {
         if let Ok(entries) = vault.store().audit_range(seq, 1) {
-            for entry in entries.iter().filter(|e| e.seq < bad) {
+            for entry in entries.iter().filter(|e| e.seq == seq) {
                 verifier.push(entry)?;
             }
         }
