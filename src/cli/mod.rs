@@ -3,6 +3,7 @@
 
 pub mod listen;
 mod policy;
+mod report;
 mod schemas;
 mod serve;
 pub mod submit;
@@ -50,6 +51,9 @@ pub enum Command {
     Token(token::TokenArgs),
     /// DICOM C-STORE receiver: collects each series and forwards its record.
     Listen(listen::ListenArgs),
+    /// The auditors' compliance report (JSON, or one self-contained HTML
+    /// page), from the data directory opened directly.
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, *args),
         Command::Token(args) => token::run(&cli.data_dir, args),
         Command::Listen(args) => listen::run(args, &cli.data_dir),
+        Command::Report(args) => report::run(&cli.data_dir, args),
     }
 }

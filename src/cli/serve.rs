@@ -246,7 +246,8 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
             data_dir.root().display()
         );
     }
-    let state = http::AppState::new(config, verifier, metrics, Arc::clone(&vault));
+    let state = http::AppState::new(config, verifier, metrics, Arc::clone(&vault))
+        .with_data_dir(data_dir.root());
     let routes = http::product_routes()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

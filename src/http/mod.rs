@@ -16,6 +16,7 @@ pub mod metrics;
 mod openapi;
 mod problem;
 pub mod records;
+pub mod report;
 mod routes;
 mod server;
 mod state;

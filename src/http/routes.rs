@@ -159,7 +159,8 @@ pub fn product_routes() -> Result<RouteSet, RouteError> {
         .post("/v1/records", super::records::submit)?
         .post("/v1/records/batch", super::records::submit_batch)?
         .get("/v1/records/{id}", super::records::read)?
-        .post("/v1/subjects/access", super::records::subject_access)
+        .post("/v1/subjects/access", super::records::subject_access)?
+        .get("/v1/reports/compliance", super::report::compliance)
 }
 
 /// `GET /healthz`: the process is up and serving.

@@ -79,6 +79,9 @@ pub struct AppState {
     pub denials: Arc<dyn AccessDenialSink>,
     /// The vault: records, keys, audit log.
     pub vault: Arc<Vault>,
+    /// The data directory as the server was given it (shown in reports);
+    /// empty until [`AppState::with_data_dir`] sets it.
+    pub data_dir: Arc<str>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -103,12 +106,20 @@ impl AppState {
                 vault: Arc::clone(&vault),
             }),
             vault,
+            data_dir: Arc::from(""),
             principal_limiter: Arc::new(PrincipalLimiter::new(config.rate_per_principal)),
             ip_limit: ip_limit_config(config.rate_per_ip),
             config: Arc::new(config),
             verifier: Arc::new(verifier),
             metrics,
         }
+    }
+
+    /// The same state naming `data_dir` as the directory it serves (shown
+    /// in the compliance report).
+    pub fn with_data_dir(mut self, data_dir: &std::path::Path) -> Self {
+        self.data_dir = Arc::from(data_dir.display().to_string());
+        self
     }
 
     /// The same state reporting refusals to `sink` instead of the audit log.

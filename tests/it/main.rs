@@ -15,6 +15,7 @@ mod policy;
 mod record_props;
 mod record_table;
 mod records_api;
+mod report_gather;
 mod report_html;
 mod schemas;
 mod scp;

@@ -156,7 +156,8 @@ impl TestServer {
         let metrics = http::metrics::install_recorder().unwrap();
         let (vault, _) = Vault::open(dir.root(), PolicySet::embedded().unwrap()).unwrap();
         let vault = Arc::new(vault);
-        let mut state = AppState::new(config, verifier, metrics, Arc::clone(&vault));
+        let mut state =
+            AppState::new(config, verifier, metrics, Arc::clone(&vault)).with_data_dir(dir.root());
         if let Some(sink) = options.denials {
             state = state.with_denials(sink);
         }
