@@ -1,8 +1,13 @@
 //! The command line: clap parses what the user typed, each submodule turns
 //! it into a validated command and runs it.
 
+mod audit;
+mod inspect;
+mod keys;
 mod listen;
 mod policy;
+mod purge;
+pub mod remote;
 mod schemas;
 mod serve;
 pub mod submit;
@@ -50,6 +55,14 @@ pub enum Command {
     Token(token::TokenArgs),
     /// DICOM C-STORE receiver: collects each series and forwards its record.
     Listen(listen::ListenArgs),
+    /// Delete every record whose retention ended, unless held (JSON summary).
+    Purge(purge::PurgeArgs),
+    /// Verify, export or sign the audit log; print its public key.
+    Audit(audit::AuditArgs),
+    /// Rotate the master key, or show key versions.
+    Keys(keys::KeysArgs),
+    /// Print a record exactly as stored (nothing decrypted).
+    Inspect(inspect::InspectArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -62,5 +75,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, *args),
         Command::Token(args) => token::run(&cli.data_dir, args),
         Command::Listen(args) => listen::run(args, &cli.data_dir),
+        Command::Purge(args) => purge::run(&cli.data_dir, args),
+        Command::Audit(args) => audit::run(&cli.data_dir, args),
+        Command::Keys(args) => keys::run(&cli.data_dir, args),
+        Command::Inspect(args) => inspect::run(&cli.data_dir, args),
     }
 }

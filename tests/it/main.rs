@@ -4,14 +4,18 @@
 // point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_cli;
+mod audit_log;
 mod crypto;
 mod dicom_files;
+mod erasure;
 mod http_shell;
 mod policy;
 mod record_props;
 mod record_table;
 mod records_api;
 mod report_html;
+mod retention;
 mod schemas;
 mod scp;
 mod store;
