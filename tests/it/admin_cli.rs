@@ -33,11 +33,12 @@ fn run_ok(dir: &Path, args: &[&str]) -> Value {
 
 /// Starts the binary's server and waits until it announces itself in
 /// `serve.json` (a server that never does is stopped and waited for).
-fn start(dir: &Path, log: &Path) -> Child {
+fn start(dir: &Path, log: &Path, extra: &[&str]) -> Child {
     let mut child = Command::new(binary())
         .arg("--data-dir")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -133,7 +134,7 @@ fn commands_go_through_the_server_when_it_holds_the_database_and_direct_otherwis
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let log = tmp.path().join("serve.log");
-    let child = start(&dir, &log);
+    let child = start(&dir, &log, &[]);
     let announced = announced(&dir, &child, &log);
     let base = announced["url"].as_str().unwrap().to_owned();
     assert!(base.starts_with("https://127.0.0.1:"));
@@ -196,4 +197,32 @@ fn commands_refuse_a_directory_without_a_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
     assert!(!tmp.path().join("keys").exists(), "nothing created");
+}
+
+#[test]
+fn serve_purges_on_its_schedule_as_the_scheduler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let log = tmp.path().join("serve.log");
+    let child = start(&dir, &log, &["--purge-every", "1s"]);
+    announced(&dir, &child, &log);
+    let started = Instant::now();
+    let mut seen = false;
+    while !seen && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        // Through the server (it holds the database).
+        let out = run(&dir, &["audit", "export"]);
+        seen = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.contains("\"action\":\"purge_run\"") && l.contains("\"sub\":\"scheduler\""));
+    }
+    stop(child);
+    assert!(
+        seen,
+        "no scheduled purge_run: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let verified = run_ok(&dir, &["audit", "verify"]);
+    assert_eq!(verified["verified"], true);
+    assert!(verified["signed_head"]["seq"].as_u64().unwrap() >= 2);
 }
