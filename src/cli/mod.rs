@@ -1,8 +1,13 @@
 //! The command line: clap parses what the user typed, each submodule turns
 //! it into a validated command and runs it.
 
+mod audit;
+mod inspect;
+mod keys;
 pub mod listen;
 mod policy;
+mod purge;
+pub mod remote;
 mod report;
 mod schemas;
 mod serve;
@@ -54,6 +59,14 @@ pub enum Command {
     /// The auditors' compliance report (JSON, or one self-contained HTML
     /// page), from the data directory opened directly.
     Report(report::ReportArgs),
+    /// Delete every record whose retention ended, unless held (JSON summary).
+    Purge(purge::PurgeArgs),
+    /// Verify, export or sign the audit log; print its public key.
+    Audit(audit::AuditArgs),
+    /// Rotate the master key, or show key versions.
+    Keys(keys::KeysArgs),
+    /// Print a record exactly as stored (nothing decrypted).
+    Inspect(inspect::InspectArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -67,5 +80,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => token::run(&cli.data_dir, args),
         Command::Listen(args) => listen::run(args, &cli.data_dir),
         Command::Report(args) => report::run(&cli.data_dir, args),
+        Command::Purge(args) => purge::run(&cli.data_dir, args),
+        Command::Audit(args) => audit::run(&cli.data_dir, args),
+        Command::Keys(args) => keys::run(&cli.data_dir, args),
+        Command::Inspect(args) => inspect::run(&cli.data_dir, args),
     }
 }

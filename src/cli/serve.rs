@@ -169,6 +169,41 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
     })
 }
 
+/// Purges every `every` (first run one period after start) as the actor
+/// `{sub: "scheduler", role: admin}`, on the blocking pool. A failed run is
+/// logged and the schedule continues.
+async fn scheduled_purge(vault: Arc<Vault>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let vault = Arc::clone(&vault);
+        let run = tokio::task::spawn_blocking(move || {
+            let actor = crate::domain::Actor {
+                sub: "scheduler".into(),
+                role: crate::domain::Role::Admin,
+            };
+            vault.purge(
+                time::OffsetDateTime::now_utc(),
+                false,
+                &actor,
+                &mut |_, _| {},
+            )
+        })
+        .await;
+        match run {
+            Ok(Ok(summary)) => tracing::info!(
+                purged = summary.purged,
+                held = summary.held,
+                keys_destroyed = summary.keys_destroyed,
+                "scheduled purge"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
+            Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),
+        }
+    }
+}
+
 /// Runs `phivault serve`.
 pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     http::install_crypto_provider();
@@ -253,10 +288,31 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let purge_every = state.config.purge_every;
+    let purge_vault = Arc::clone(&vault);
+    let root = data_dir.root().to_path_buf();
     runtime.block_on(async move {
         let shutdown = shutdown_signal().context("cannot handle SIGINT/SIGTERM")?;
         eprintln!("phivault: listening on {scheme}://{addr}");
-        http::serve(state, routes, listener, tls, shutdown).await?;
+        // Commands find the server here (SPEC §5: they ask it instead of
+        // opening the database).
+        let announcement = super::remote::ServeAnnouncement {
+            url: format!("{scheme}://{addr}"),
+            pid: std::process::id(),
+        };
+        super::remote::announce(&root, &announcement).with_context(|| {
+            format!(
+                "cannot write {}",
+                super::remote::serve_file(&root).display()
+            )
+        })?;
+        let scheduler = purge_every.map(|every| tokio::spawn(scheduled_purge(purge_vault, every)));
+        let served = http::serve(state, routes, listener, tls, shutdown).await;
+        if let Some(task) = scheduler {
+            task.abort();
+        }
+        super::remote::withdraw(&root);
+        served?;
         anyhow::Ok(())
     })?;
     // Every request has finished: make everything durable before exiting.

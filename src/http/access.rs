@@ -172,6 +172,42 @@ pub const ROUTES: &[RouteRule] = &[
         Only(Role::Auditor),
         "Audit log entries, paged",
     ),
+    rule(
+        Post,
+        "/v1/audit/verify",
+        Only(Role::Auditor),
+        "Verify the whole audit chain and its signed heads",
+    ),
+    rule(
+        Post,
+        "/v1/audit/sign",
+        Only(Role::Admin),
+        "Sign the audit chain head now",
+    ),
+    rule(
+        Post,
+        "/v1/admin/purge",
+        Only(Role::Admin),
+        "Purge records whose retention ended (phivault purge)",
+    ),
+    rule(
+        Post,
+        "/v1/admin/keys/rotate",
+        Only(Role::Admin),
+        "New master key version; re-wrap every data key",
+    ),
+    rule(
+        Get,
+        "/v1/admin/keys",
+        Only(Role::Admin),
+        "Key versions and how many data keys each wraps",
+    ),
+    rule(
+        Get,
+        "/v1/admin/records/{id}/stored",
+        Only(Role::Auditor),
+        "A record exactly as stored (ciphertexts; nothing decrypted)",
+    ),
     rule(Get, "/healthz", Public, "Liveness"),
     rule(Get, "/metrics", Public, "Prometheus metrics (text format)"),
     rule(

@@ -7,6 +7,7 @@
 //! [`limits`], [`metrics`], [`tls`] and [`server`] are the shell around them.
 
 pub mod access;
+pub mod admin;
 mod auth;
 mod error;
 mod extract;

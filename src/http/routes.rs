@@ -160,7 +160,17 @@ pub fn product_routes() -> Result<RouteSet, RouteError> {
         .post("/v1/records/batch", super::records::submit_batch)?
         .get("/v1/records/{id}", super::records::read)?
         .post("/v1/subjects/access", super::records::subject_access)?
-        .get("/v1/reports/compliance", super::report::compliance)
+        .get("/v1/reports/compliance", super::report::compliance)?
+        .put("/v1/records/{id}/hold", super::admin::place_hold)?
+        .delete("/v1/records/{id}/hold", super::admin::release_hold)?
+        .post("/v1/subjects/erasure", super::admin::erasure)?
+        .get("/v1/audit", super::admin::audit_list)?
+        .post("/v1/audit/verify", super::admin::audit_verify)?
+        .post("/v1/audit/sign", super::admin::audit_sign)?
+        .post("/v1/admin/purge", super::admin::purge)?
+        .post("/v1/admin/keys/rotate", super::admin::keys_rotate)?
+        .get("/v1/admin/keys", super::admin::keys_status)?
+        .get("/v1/admin/records/{id}/stored", super::admin::record_stored)
 }
 
 /// `GET /healthz`: the process is up and serving.

@@ -8,9 +8,13 @@
 //! in the same atomic write or before the PHI is returned, and reports
 //! success only once that entry is durable.
 
+mod audit_log;
+mod erasure;
 mod error;
+mod holds;
 mod ingest;
 mod locks;
+mod purge;
 mod read;
 mod receipt;
 mod rotate;
@@ -19,8 +23,13 @@ mod view;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+pub use audit_log::{
+    AUDIT_PAGE_MAX, AuditPage, AuditVerification, HEAD_LABEL, SignedHeadView, head_signing_bytes,
+};
 pub use error::VaultError;
+pub use holds::{HOLD_REASON_MAX_CHARS, HoldReason, HoldView, InvalidHoldReason};
 pub use ingest::{FieldActionReport, IngestReceipt, IngestStatus};
+pub use purge::{PolicyPurgeCounts, PurgeSummary};
 pub use receipt::{ErasureReceipt, RECEIPT_LABEL, SignedReceipt};
 pub use rotate::{KeyStatus, KeyVersionCount, RotationSummary};
 pub use view::{FieldView, RecordView};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use phivault::config::ConfigLayer;
 use phivault::domain::Role;
 use phivault::http::access::{Access, ROUTES, RouteMethod};
-use phivault::http::{DenialReason, Principal};
+use phivault::http::{DenialReason, Principal, RouteSet};
 use serde_json::Value;
 
 use crate::support::{
@@ -465,7 +465,12 @@ async fn slow_requests_time_out_with_a_problem() {
             request_timeout: Some("1s".parse().unwrap()),
             ..generous()
         },
-        routes: Box::new(|r| r.mount(RouteMethod::Get, "/v1/audit", slow).unwrap()),
+        // A fresh route set: the product mounts /v1/audit itself.
+        routes: Box::new(|_| {
+            RouteSet::new()
+                .mount(RouteMethod::Get, "/v1/audit", slow)
+                .unwrap()
+        }),
         ..Options::default()
     })
     .await;
@@ -488,7 +493,13 @@ async fn shutdown_drains_in_flight_requests() {
     }
     let server = TestServer::start_with(Options {
         flags: generous(),
-        routes: Box::new(|r| r.mount(RouteMethod::Get, "/v1/audit", slowish).unwrap()),
+        // A fresh route set: the product mounts /v1/audit itself.
+        routes: Box::new(|_| {
+            RouteSet::new()
+                .mount(RouteMethod::Get, "/v1/audit", slowish)
+                .and_then(|r| r.get("/healthz", || async { "ok" }))
+                .unwrap()
+        }),
         ..Options::default()
     })
     .await;

@@ -4,10 +4,13 @@
 // point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_cli;
+mod audit_log;
 mod client_e2e;
 mod crash;
 mod crypto;
 mod dicom_files;
+mod erasure;
 mod http_shell;
 mod listen_e2e;
 mod no_phi;
@@ -17,6 +20,7 @@ mod record_table;
 mod records_api;
 mod report_gather;
 mod report_html;
+mod retention;
 mod schemas;
 mod scp;
 mod store;

@@ -15,21 +15,11 @@ use crate::vault::Vault;
 const PAGE: usize = 1024;
 
 /// Domain-separation label of a signed chain head.
-const HEAD_LABEL: &[u8] = b"phivault/chain-head/v1\n";
-
-/// The bytes an Ed25519 chain-head signature covers: the label
-/// `phivault/chain-head/v1\n`, then `seq` as a big-endian u64, then the
-/// entry's 32-byte hash.
-///
-/// Provisional: no signer of chain heads exists yet on this branch. Whoever
-/// adds it must sign exactly these bytes (or change them here and in
-/// docs/FORMAT.md together).
+/// The bytes an Ed25519 chain-head signature covers: the vault's
+/// definition (docs/FORMAT.md, "Signed chain head"), so the report checks
+/// exactly what the signer signs.
 pub fn signed_head_message(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(HEAD_LABEL.len() + 8 + 32);
-    msg.extend_from_slice(HEAD_LABEL);
-    msg.extend_from_slice(&seq.to_be_bytes());
-    msg.extend_from_slice(hash);
-    msg
+    crate::vault::head_signing_bytes(seq, hash)
 }
 
 /// Verifies the whole chain and the latest signed head.
