@@ -74,8 +74,18 @@ pub fn evaluate(policy: &Policy, record: &Record, ingested_at: OffsetDateTime) -
     }
 }
 
-/// The instant a record must be purged (see [`evaluate`]).
+/// The instant a record must be purged (see [`evaluate`]): the exact end
+/// of its retention period, rounded up to a year boundary.
 fn retain_until(policy: &Policy, record: &Record, ingested_at: OffsetDateTime) -> OffsetDateTime {
+    round_up_to_year(retention_end(policy, record, ingested_at))
+}
+
+/// The exact end of the retention period: the period added to its anchor.
+pub(crate) fn retention_end(
+    policy: &Policy,
+    record: &Record,
+    ingested_at: OffsetDateTime,
+) -> OffsetDateTime {
     let retention = policy.retention();
     let anchor = match (retention.anchor, &record.study_date) {
         (RetentionAnchor::StudyDate, Some(study)) => study.to_date().midnight().assume_utc(),
@@ -85,6 +95,26 @@ fn retain_until(policy: &Policy, record: &Record, ingested_at: OffsetDateTime) -
         .period
         .checked_add_to(anchor)
         .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// The first instant of the next UTC year after `t` (or `t` itself when it
+/// is one).
+///
+/// Why: `retain_until` is stored and shown in the clear, and an exact one
+/// would give away the StudyDate it was counted from: under HIPAA a full
+/// date element (45 CFR 164.514(b)(2)(i)(C) allows only the year), under
+/// GDPR the date-shift offset (undoing PS3.15 "Modified Dates" for every
+/// date of the subject). Rounding up reveals only the year and never keeps
+/// a record shorter than its period; it keeps it at most one year longer.
+pub fn round_up_to_year(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    let start_of_year = |year: i32| {
+        Date::from_calendar_date(year, time::Month::January, 1).map(|d| d.midnight().assume_utc())
+    };
+    match start_of_year(t.year()) {
+        Ok(start) if start == t => t,
+        _ => start_of_year(t.year() + 1).unwrap_or_else(|_| PrimitiveDateTime::MAX.assume_utc()),
+    }
 }
 
 /// The generalised value of `field` in `record`, or `None` when the record

@@ -95,7 +95,7 @@ pub(crate) fn full_report() -> ComplianceReport {
                 reason: HOSTILE.to_owned(),
                 placed_by: "dpo@example.org".to_owned(),
                 placed_at: datetime!(2026-11-20 09:00:00 UTC),
-                retain_until: datetime!(2026-11-30 00:00:00 UTC),
+                retain_until: datetime!(2027-01-01 00:00:00 UTC),
             }],
             timeline: (0..24u32)
                 .map(|i| {

@@ -13,8 +13,8 @@ use phivault::crypto::KeyRing;
 use phivault::domain::{Actor, Record, Role, latest_civil_date};
 use phivault::policy::PolicySet;
 use phivault::report::{
-    CONTENT_SECURITY_POLICY, ComplianceReport, ReportPeriod, TIMELINE_MONTHS, gather, produce,
-    signed_head_message,
+    CONTENT_SECURITY_POLICY, ComplianceReport, ReportPeriod, RetentionOutlook, TIMELINE_MONTHS,
+    gather, produce, signed_head_message,
 };
 use phivault::store::{Hold, RecordId, SignedHead, SubjectId};
 use phivault::vault::{ErasureReceipt, Vault, keys_path};
@@ -24,8 +24,19 @@ use time::macros::datetime;
 
 use crate::support::TestServer;
 
-/// The report's generation time in the scenario.
+/// The report's generation time in the scenario: 27.5 days before the
+/// coming 1 January (the stored `retain_until` is always a 1 January 00:00
+/// UTC, see `round_up_to_year` in src/policy/evaluate.rs), so that one falls within 30 days
+/// and the next one (2028-01-01, 392.5 days) outside 365.
 const NOW: OffsetDateTime = datetime!(2026-12-04 12:00:00 UTC);
+
+/// The 1 January 00:00 UTC of `year`: every stored `retain_until` is one.
+fn jan1(year: i32) -> OffsetDateTime {
+    time::Date::from_calendar_date(year, time::Month::January, 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+}
 
 fn actor(sub: &str, role: Role) -> Actor {
     Actor {
@@ -66,7 +77,7 @@ fn series_part(pid: &str) -> String {
 }
 
 /// Ingests and checks the record's `retain_until` is the one the scenario
-/// relies on.
+/// relies on: the retention end rounded up to the next 1 January (UTC).
 async fn ingest(
     vault: &Vault,
     rec: &Record,
@@ -97,95 +108,49 @@ async fn build(vault: &Vault, data_dir: &Path) -> Scenario {
     let oct = datetime!(2026-10-15 09:00:00 UTC);
     let g = |pid, date| record(pid, 1, Some(date), oct);
     // gdpr: P10Y from StudyDate.
-    ingest(
-        vault,
-        &g("G-1", "20161220"),
-        "gdpr",
-        oct,
-        datetime!(2026-12-20 00:00 UTC),
-    )
-    .await;
-    ingest(
-        vault,
-        &g("G-2", "20170201"),
-        "gdpr",
-        oct,
-        datetime!(2027-02-01 00:00 UTC),
-    )
-    .await;
-    ingest(
-        vault,
-        &g("G-3", "20200115"),
-        "gdpr",
-        oct,
-        datetime!(2030-01-15 00:00 UTC),
-    )
-    .await;
-    let held_gdpr = ingest(
-        vault,
-        &g("G-4", "20161210"),
-        "gdpr",
-        oct,
-        datetime!(2026-12-10 00:00 UTC),
-    )
-    .await;
+    // G-1 ends 2026-12-20: due on the coming 1 January (within 30 days).
+    ingest(vault, &g("G-1", "20161220"), "gdpr", oct, jan1(2027)).await;
+    // G-2 ends 2027-02-01: due 2028-01-01, outside 365 days, on the chart.
+    ingest(vault, &g("G-2", "20170201"), "gdpr", oct, jan1(2028)).await;
+    // G-3 ends 2028-06-01, inside the chart's span, but is stored as
+    // 2029-01-01: past the horizon (2028-11-30), never read.
+    ingest(vault, &g("G-3", "20180601"), "gdpr", oct, jan1(2029)).await;
+    // G-4 would be due with G-1 but is held.
+    let held_gdpr = ingest(vault, &g("G-4", "20161210"), "gdpr", oct, jan1(2027)).await;
     // hipaa: P6Y from StudyDate.
-    ingest(
-        vault,
-        &g("H-1", "20200601"),
-        "hipaa",
-        oct,
-        datetime!(2026-06-01 00:00 UTC),
-    )
-    .await;
-    let held_hipaa = ingest(
-        vault,
-        &g("H-2", "20200701"),
-        "hipaa",
-        oct,
-        datetime!(2026-07-01 00:00 UTC),
-    )
-    .await;
-    ingest(
-        vault,
-        &g("H-3", "20210901"),
-        "hipaa",
-        oct,
-        datetime!(2027-09-01 00:00 UTC),
-    )
-    .await;
-    let purged = ingest(
-        vault,
-        &g("H-9", "20200301"),
-        "hipaa",
-        oct,
-        datetime!(2026-03-01 00:00 UTC),
-    )
-    .await;
-    // research: P2Y from ingestion; one exactly on a month boundary.
-    let jan1 = datetime!(2025-01-01 00:00:00 UTC);
+    // H-1 ended 2025-06-01: overdue since 2026-01-01.
+    ingest(vault, &g("H-1", "20190601"), "hipaa", oct, jan1(2026)).await;
+    // H-2 is overdue too but held.
+    let held_hipaa = ingest(vault, &g("H-2", "20190701"), "hipaa", oct, jan1(2026)).await;
+    // H-3 ended 2026-06-01, before NOW, yet is not overdue: it is kept to
+    // the end of its year.
+    ingest(vault, &g("H-3", "20200601"), "hipaa", oct, jan1(2027)).await;
+    // H-9: overdue, purged below.
+    let purged = ingest(vault, &g("H-9", "20190301"), "hipaa", oct, jan1(2026)).await;
+    // research: P2Y from ingestion. R-2 ends exactly on a year boundary,
+    // which is kept as it is (not a year later).
     let jan10 = datetime!(2025-01-10 09:00:00 UTC);
     ingest(
         vault,
         &record("R-1", 1, None, jan10),
         "research",
         jan10,
-        datetime!(2027-01-10 09:00 UTC),
+        jan1(2028),
     )
     .await;
     ingest(
         vault,
-        &record("R-2", 1, None, jan1),
+        &record("R-2", 1, None, jan1(2025)),
         "research",
-        jan1,
-        datetime!(2027-01-01 00:00 UTC),
+        jan1(2025),
+        jan1(2027),
     )
     .await;
     // The subject to erase: two series.
     let mut erased_ids = Vec::new();
     for n in 1..=2 {
         let rec = record("E-1", n, Some("20200101"), oct);
-        erased_ids.push(ingest(vault, &rec, "gdpr", oct, datetime!(2030-01-01 00:00 UTC)).await);
+        erased_ids.push(ingest(vault, &rec, "gdpr", oct, jan1(2030)).await);
     }
     let store = vault.store();
 
@@ -329,6 +294,15 @@ async fn released(dir: &Path) {
     }
 }
 
+/// The timeline's non-empty months, with their counts.
+fn nonzero(r: &RetentionOutlook) -> Vec<(&str, u64)> {
+    r.timeline
+        .iter()
+        .filter(|b| b.due > 0)
+        .map(|b| (b.month.as_str(), b.due))
+        .collect()
+}
+
 fn access(report: &ComplianceReport) -> Vec<(String, String, u64, u64)> {
     report
         .access
@@ -388,36 +362,59 @@ async fn every_figure_equals_what_the_store_was_given() {
     assert_eq!(pid_row.tag.as_deref(), Some("(0010,0020)"));
     assert!(pid_row.indexed);
 
-    // Retention: H-1 overdue (H-2 held); G-1 and R-2 in 30 days (G-4
-    // held); R-1 and G-2 within 90; H-3 within 365; G-3 and E-1's records
-    // (erased) nowhere.
+    // Retention: H-1 overdue (H-2 held, H-9 purged); G-1, H-3 and R-2 due
+    // 2027-01-01, in 30 days (G-4 held); G-2 and R-1 due 2028-01-01,
+    // outside 365 days; G-3 (2029) and E-1's records (erased) nowhere.
     let r = &report.retention;
     assert_eq!(
         (r.overdue, r.due_30_days, r.due_90_days, r.due_365_days),
-        (1, 2, 4, 5)
+        (1, 3, 3, 3)
     );
     assert_eq!(r.timeline.len(), TIMELINE_MONTHS as usize);
     assert_eq!(r.timeline[0].month, "2026-12");
     assert_eq!(r.timeline[23].month, "2028-11");
-    let nonzero: Vec<(&str, u64)> = r
-        .timeline
-        .iter()
-        .filter(|b| b.due > 0)
-        .map(|b| (b.month.as_str(), b.due))
-        .collect();
-    // R-2 falls due at 2027-01-01T00:00:00Z exactly: January, not December.
-    assert_eq!(
-        nonzero,
-        [
-            ("2026-12", 1),
-            ("2027-01", 2),
-            ("2027-02", 1),
-            ("2027-09", 1)
-        ]
-    );
-    // Only the overdue entries and those up to the horizon were read: G-3
-    // (2030) was not. H-1, H-2 (overdue); G-4, G-1, R-2, R-1, G-2, H-3.
+    // Every record falls due at a 1 January 00:00 UTC: in January, not in
+    // the December before it.
+    assert_eq!(nonzero(r), [("2027-01", 3), ("2028-01", 2)]);
+    // Only the overdue entries and those up to the horizon (2028-11-30)
+    // were read: H-1, H-2 (overdue); G-1, G-4, H-3, R-2, G-2, R-1. G-3
+    // (2029-01-01) was not.
     assert_eq!(reads, 8);
+
+    // The same store seen from two other instants tells the windows apart
+    // (at NOW the three are equal). On 2026-10-20 the coming 1 January is
+    // 72.5 days away: within 90 days, not 30.
+    let early = gather(&vault, "d", datetime!(2026-10-20 12:00 UTC), None)
+        .unwrap()
+        .retention;
+    assert_eq!(
+        (
+            early.overdue,
+            early.due_30_days,
+            early.due_90_days,
+            early.due_365_days
+        ),
+        (1, 0, 3, 3)
+    );
+    assert_eq!(early.timeline[0].month, "2026-10");
+    assert_eq!(nonzero(&early), [("2027-01", 3), ("2028-01", 2)]);
+    // On 2027-03-01 the 2027-01-01 ones are overdue (G-4 held, so not
+    // counted) and 2028-01-01 is 306 days away: within 365 days, not 90.
+    // G-3 (2029-01-01) is now within the chart's span.
+    let late = gather(&vault, "d", datetime!(2027-03-01 00:00 UTC), None)
+        .unwrap()
+        .retention;
+    assert_eq!(
+        (
+            late.overdue,
+            late.due_30_days,
+            late.due_90_days,
+            late.due_365_days
+        ),
+        (4, 0, 0, 2)
+    );
+    assert_eq!(late.timeline[0].month, "2027-03");
+    assert_eq!(nonzero(&late), [("2028-01", 2), ("2029-01", 1)]);
 
     let mut holds: Vec<(&str, &str, &str, OffsetDateTime)> = r
         .holds
@@ -439,13 +436,13 @@ async fn every_figure_equals_what_the_store_was_given() {
             gdpr_id.as_str(),
             "litigation LIT-2026-17",
             "dpo",
-            datetime!(2026-12-10 00:00 UTC),
+            jan1(2027),
         ),
         (
             hipaa_id.as_str(),
             "regulator inquiry <Q4> & \"audit\"",
             "dpo",
-            datetime!(2026-07-01 00:00 UTC),
+            jan1(2026),
         ),
     ];
     expected.sort();
@@ -595,10 +592,10 @@ async fn a_forged_signed_head_fails_verification_and_a_purge_clears_overdue() {
     let at = datetime!(2026-10-15 09:00:00 UTC);
     let id = ingest(
         &vault,
-        &record("H-1", 1, Some("20200601"), at),
+        &record("H-1", 1, Some("20190601"), at),
         "hipaa",
         at,
-        datetime!(2026-06-01 00:00 UTC),
+        jan1(2026),
     )
     .await;
     let before = gather(&vault, "d", NOW, None).unwrap();
@@ -714,12 +711,14 @@ async fn the_command_reports_a_data_dir_without_a_server() {
     {
         let vault = open_vault(&dir);
         let at = datetime!(2026-10-15 09:00:00 UTC);
+        // Ended 2016-06-01, due 2017-01-01: overdue whenever the command
+        // runs (it reports as of the real clock).
         ingest(
             &vault,
-            &record("CLI-1", 1, Some("20200601"), at),
+            &record("CLI-1", 1, Some("20100601"), at),
             "hipaa",
             at,
-            datetime!(2026-06-01 00:00 UTC),
+            jan1(2017),
         )
         .await;
         vault.flush().await.unwrap();
@@ -801,7 +800,9 @@ async fn the_command_reports_a_data_dir_without_a_server() {
 }
 
 /// Writes a realistic store for looking at the page: the scenario above
-/// plus 150 records spread over the policies and the next two years.
+/// plus 150 records spread over the policies and the next two years (as
+/// retention ends; stored rounded up to the year, they fall due on the
+/// 1 Januaries).
 /// Run: `PHIVAULT_REPORT_DEMO_DIR=/tmp/demo cargo test --test it
 /// report_gather::demo_store -- --ignored`, then
 /// `cargo run -q -- --data-dir /tmp/demo report --format html --out report.html`.

@@ -271,13 +271,24 @@ fn patient_age_at_89_and_90() {
 #[test]
 fn retention_counts_from_study_date_at_midnight_utc() {
     let r = record_with(json!({ "StudyDate": "20240229" }), INGEST.date());
-    let hipaa = evaluate(&shipped("hipaa"), &r, INGEST);
-    assert_eq!(hipaa.retain_until, datetime!(2030-02-28 00:00 UTC));
-    let gdpr = evaluate(&shipped("gdpr"), &r, INGEST);
-    assert_eq!(gdpr.retain_until, datetime!(2034-02-28 00:00 UTC));
+    assert_eq!(
+        retention_end(&shipped("hipaa"), &r, INGEST),
+        datetime!(2030-02-28 00:00 UTC)
+    );
+    assert_eq!(
+        retention_end(&shipped("gdpr"), &r, INGEST),
+        datetime!(2034-02-28 00:00 UTC)
+    );
+    // What is stored reveals the year only, never earlier than the period.
+    assert_eq!(
+        evaluate(&shipped("gdpr"), &r, INGEST).retain_until,
+        datetime!(2035-01-01 00:00 UTC)
+    );
     let r = record_with(json!({ "StudyDate": "20200301" }), INGEST.date());
-    let gdpr = evaluate(&shipped("gdpr"), &r, INGEST);
-    assert_eq!(gdpr.retain_until, datetime!(2030-03-01 00:00 UTC));
+    assert_eq!(
+        retention_end(&shipped("gdpr"), &r, INGEST),
+        datetime!(2030-03-01 00:00 UTC)
+    );
 }
 
 #[test]
@@ -285,20 +296,26 @@ fn retention_counts_from_ingestion_without_a_study_date() {
     let r = record_with(json!({}), date!(2024 - 02 - 29));
     let at = datetime!(2024-02-29 10:15:30 UTC);
     assert_eq!(
-        evaluate(&shipped("hipaa"), &r, at).retain_until,
+        retention_end(&shipped("hipaa"), &r, at),
         datetime!(2030-02-28 10:15:30 UTC)
     );
     assert_eq!(
-        evaluate(&shipped("gdpr"), &r, at).retain_until,
+        retention_end(&shipped("gdpr"), &r, at),
         datetime!(2034-02-28 10:15:30 UTC)
+    );
+    assert_eq!(
+        evaluate(&shipped("hipaa"), &r, at).retain_until,
+        datetime!(2031-01-01 00:00 UTC)
     );
 }
 
 #[test]
 fn retention_from_ingestion_ignores_the_study_date() {
     let r = record_with(json!({ "StudyDate": "19990101" }), INGEST.date());
-    let plan = evaluate(&shipped("research"), &r, INGEST);
-    assert_eq!(plan.retain_until, datetime!(2028-06-15 10:00 UTC));
+    assert_eq!(
+        retention_end(&shipped("research"), &r, INGEST),
+        datetime!(2028-06-15 10:00 UTC)
+    );
 }
 
 #[test]
@@ -306,13 +323,30 @@ fn thirty_days_across_a_leap_february() {
     let p = gdpr_with("period = \"P10Y\"", "period = \"P30D\"");
     let r = record_with(json!({ "StudyDate": "20240215" }), INGEST.date());
     assert_eq!(
-        evaluate(&p, &r, INGEST).retain_until,
+        retention_end(&p, &r, INGEST),
         datetime!(2024-03-16 00:00 UTC)
     );
     let r = record_with(json!({ "StudyDate": "20230215" }), INGEST.date());
     assert_eq!(
-        evaluate(&p, &r, INGEST).retain_until,
+        retention_end(&p, &r, INGEST),
         datetime!(2023-03-17 00:00 UTC)
+    );
+}
+
+#[test]
+fn stored_retain_until_is_the_next_year_boundary() {
+    assert_eq!(
+        round_up_to_year(datetime!(2030-02-28 10:15:30 UTC)),
+        datetime!(2031-01-01 00:00 UTC)
+    );
+    // Already a boundary: unchanged (never a year too long).
+    assert_eq!(
+        round_up_to_year(datetime!(2031-01-01 00:00 UTC)),
+        datetime!(2031-01-01 00:00 UTC)
+    );
+    assert_eq!(
+        round_up_to_year(datetime!(2030-12-31 23:59:59 -01:00)),
+        datetime!(2032-01-01 00:00 UTC)
     );
 }
 

@@ -40,7 +40,8 @@ pub(crate) fn retention(out: &mut String, report: &ComplianceReport) {
     ));
     out.push_str(
         "<figcaption><span class=\"key key-alert\"></span> overdue (past retention, not held) \
-         <span class=\"key\"></span> falling due that month (UTC); held records are not counted.\
+         <span class=\"key\"></span> falling due that month (UTC); held records are not counted. \
+         Retention ends are rounded up to the year, so records fall due on 1 January.\
          </figcaption></figure>",
     );
     let rows: Vec<Vec<Cell>> = outlook

@@ -14,6 +14,12 @@ use super::Rfc3339;
 /// `overdue` is exactly what a purge at generation time would delete and is
 /// zero right after one; the windows nest (`due_30_days <= due_90_days <=
 /// due_365_days`) and none counts an overdue record.
+///
+/// Precision: a stored `retain_until` is the end of the retention period
+/// rounded up to the next 1 January 00:00 UTC (an exact one would reveal
+/// the StudyDate), so records fall due on 1 January only: the windows count
+/// the 1 Januaries inside them and only January buckets of the timeline are
+/// non-zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionOutlook {
@@ -46,7 +52,10 @@ pub struct HoldRow {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "Rfc3339")]
     pub placed_at: OffsetDateTime,
-    /// When the record would have been purged without the hold.
+    /// When the record would have been purged without the hold: its stored
+    /// `retain_until`, a 1 January 00:00 UTC (the end of its retention
+    /// period rounded up to the year; the latest representable instant
+    /// where that overflows).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "Rfc3339")]
     pub retain_until: OffsetDateTime,
