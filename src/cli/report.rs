@@ -1,5 +1,6 @@
 //! `phivault report [--format json|html] [--out FILE]`: the auditors'
-//! compliance report (SPEC §7) over the data directory, opened directly.
+//! compliance report (SPEC §7) over the data directory, opened directly, or
+//! asked of the server that holds it.
 //! JSON or the self-contained HTML page on stdout, or into FILE (mode 0644:
 //! the report holds no PHI). Producing it is audited (`report_produced`,
 //! actor `local:<user>` in the auditor role).
@@ -57,7 +58,9 @@ pub fn run(data_dir: &Path, args: ReportArgs) -> anyhow::Result<()> {
     };
     let vault = match Vault::open(data_dir, policies) {
         Ok((vault, _)) => vault,
-        Err(VaultError::Store(StoreError::Locked { .. })) => return server_holds_it(data_dir),
+        Err(VaultError::Store(StoreError::Locked { .. })) => {
+            return from_server(data_dir, args.format, args.out.as_deref());
+        }
         Err(e) => return Err(e.into()),
     };
     let report = produce(
@@ -72,17 +75,21 @@ pub fn run(data_dir: &Path, args: ReportArgs) -> anyhow::Result<()> {
     write(&report, args.format, args.out.as_deref())
 }
 
-/// The database is held by a running server (sled allows one process).
-///
-/// REMOTE: this is the one place to plug in `cli::remote` (ask the running
-/// server for `GET /v1/reports/compliance` with a locally minted auditor
-/// token) once it exists; until then the command says so and fails.
-fn server_holds_it(data_dir: &Path) -> anyhow::Result<()> {
-    bail!(
-        "the database in {} is held by a running server; ask it instead: \
-         GET /v1/reports/compliance with an auditor token (Accept: text/html for the page)",
-        data_dir.display()
-    )
+/// The database is held by a running server (sled allows one process):
+/// ask it for the report (`GET /v1/reports/compliance`) with a locally
+/// minted auditor token, trusting only the data directory's certificate,
+/// and render the answer here. The server audits the production.
+fn from_server(data_dir: &Path, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
+    let remote = super::remote::Remote::connect(data_dir, Role::Auditor).with_context(|| {
+        format!(
+            "the database in {} is held by another process",
+            data_dir.display()
+        )
+    })?;
+    let answer = remote.get("/v1/reports/compliance")?;
+    let report: ComplianceReport =
+        serde_json::from_value(answer).context("the server's report does not match the schema")?;
+    write(&report, format, out)
 }
 
 /// The principal a report made on the host is attributed to.

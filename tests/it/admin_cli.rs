@@ -160,6 +160,17 @@ fn commands_go_through_the_server_when_it_holds_the_database_and_direct_otherwis
     assert!(real["signed_head"]["signature"].is_string());
     let verified = run_ok(&dir, &["audit", "verify"]);
     assert_eq!(verified["verified"], true, "{verified}");
+    // The report too comes from the server (which audits producing it).
+    let report = run_ok(&dir, &["report"]);
+    assert_eq!(report["audit"]["verified"], true, "{report}");
+    let gdpr = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "gdpr")
+        .unwrap()
+        .clone();
+    assert_eq!(gdpr["record_count"], 1, "{gdpr}");
     // The purged subject's key was shredded.
     let status = run_ok(&dir, &["keys", "status"]);
     assert_eq!(status["versions"][0]["deks_wrapped"], 1, "{status}");

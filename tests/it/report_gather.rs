@@ -773,7 +773,8 @@ async fn the_command_reports_a_data_dir_without_a_server() {
             .all(|e| e.actor.role == Role::Auditor && e.actor.sub.starts_with("local:"))
     );
 
-    // While a process holds the database, the command says so in one line.
+    // While a process that announced no server holds the database, the
+    // command says so in one line.
     let held = phivault_bin()
         .arg("--data-dir")
         .arg(&dir)
@@ -783,7 +784,7 @@ async fn the_command_reports_a_data_dir_without_a_server() {
     assert!(!held.status.success());
     let stderr = String::from_utf8_lossy(&held.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("held by a running server"), "{stderr}");
+    assert!(stderr.contains("held by another process"), "{stderr}");
     drop(vault);
 
     // No database at all: one line, nothing created.
