@@ -2,6 +2,7 @@
 //! it into a validated command and runs it.
 
 mod listen;
+mod loadtest;
 mod policy;
 mod schemas;
 mod serve;
@@ -50,6 +51,9 @@ pub enum Command {
     Token(token::TokenArgs),
     /// DICOM C-STORE receiver: collects each series and forwards its record.
     Listen(listen::ListenArgs),
+    /// Load test: the real server against a parse-only baseline, side by
+    /// side at several concurrency levels (see BENCHMARKS.md).
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, *args),
         Command::Token(args) => token::run(&cli.data_dir, args),
         Command::Listen(args) => listen::run(args, &cli.data_dir),
+        Command::Loadtest(args) => loadtest::run(&cli.data_dir, args),
     }
 }

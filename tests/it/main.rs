@@ -7,6 +7,7 @@
 mod crypto;
 mod dicom_files;
 mod http_shell;
+mod loadtest_smoke;
 mod policy;
 mod record_props;
 mod record_table;
