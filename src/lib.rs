@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod loadtest;
 pub mod policy;
 pub mod report;
 pub mod schema;

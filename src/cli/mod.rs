@@ -5,6 +5,7 @@ mod audit;
 mod inspect;
 mod keys;
 pub mod listen;
+mod loadtest;
 mod policy;
 mod purge;
 pub mod remote;
@@ -67,6 +68,9 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Print a record exactly as stored (nothing decrypted).
     Inspect(inspect::InspectArgs),
+    /// Load test: the real server against a parse-only baseline, side by
+    /// side at several concurrency levels (see BENCHMARKS.md).
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 /// Runs the parsed command line. Machine-readable results go to stdout as
@@ -84,5 +88,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(&cli.data_dir, args),
         Command::Keys(args) => keys::run(&cli.data_dir, args),
         Command::Inspect(args) => inspect::run(&cli.data_dir, args),
+        Command::Loadtest(args) => loadtest::run(&cli.data_dir, args),
     }
 }

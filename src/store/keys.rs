@@ -7,7 +7,7 @@ use super::{RecordId, RetentionEntry, SubjectId};
 use crate::audit::AuditHead;
 
 /// The storage format this build reads and writes (meta key `format`).
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// Keys of the `meta` tree.
 pub(crate) mod meta {

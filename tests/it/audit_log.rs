@@ -56,8 +56,23 @@ fn verify(dir: &Path) -> (bool, Option<u64>, String) {
     (out.status.success(), json["first_bad_seq"].as_u64(), stderr)
 }
 
-fn key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// The store keeps every table in one sled tree, each under a one-byte
+/// prefix (docs/FORMAT.md, "Stored record"): `a` audit entries by seq, `H`
+/// signed heads by seq, `m` meta.
+const TREE: &str = "phivault";
+
+fn key(seq: u64) -> Vec<u8> {
+    prefixed(b'a', &seq.to_be_bytes())
+}
+
+fn head_key(seq: u64) -> Vec<u8> {
+    prefixed(b'H', &seq.to_be_bytes())
+}
+
+fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = vec![prefix];
+    out.extend_from_slice(key);
+    out
 }
 
 /// Edits the `audit` tree (and others) with sled directly, as an attacker
@@ -89,7 +104,7 @@ async fn an_intact_log_verifies() {
 #[tokio::test]
 async fn an_altered_entry_is_found() {
     let (_d, ok, bad, stderr) = tampered(|db| {
-        let audit = db.open_tree("audit").unwrap();
+        let audit = db.open_tree(TREE).unwrap();
         let old = audit.get(key(3)).unwrap().unwrap();
         let text = String::from_utf8(old.to_vec()).unwrap();
         // Still canonical JSON, another actor: only the hash can tell.
@@ -106,7 +121,7 @@ async fn an_altered_entry_is_found() {
 #[tokio::test]
 async fn an_entry_made_non_canonical_is_found() {
     let (_d, ok, bad, _) = tampered(|db| {
-        let audit = db.open_tree("audit").unwrap();
+        let audit = db.open_tree(TREE).unwrap();
         let old = audit.get(key(5)).unwrap().unwrap();
         let mut new = b" ".to_vec();
         new.extend_from_slice(&old);
@@ -120,7 +135,7 @@ async fn an_entry_made_non_canonical_is_found() {
 #[tokio::test]
 async fn a_deleted_entry_is_found() {
     let (_d, ok, bad, stderr) = tampered(|db| {
-        db.open_tree("audit").unwrap().remove(key(4)).unwrap();
+        db.open_tree(TREE).unwrap().remove(key(4)).unwrap();
     })
     .await;
     assert!(!ok);
@@ -131,7 +146,7 @@ async fn a_deleted_entry_is_found() {
 #[tokio::test]
 async fn reordered_entries_are_found() {
     let (_d, ok, bad, _) = tampered(|db| {
-        let audit = db.open_tree("audit").unwrap();
+        let audit = db.open_tree(TREE).unwrap();
         let a = audit.get(key(6)).unwrap().unwrap();
         let b = audit.get(key(7)).unwrap().unwrap();
         audit.insert(key(6), b).unwrap();
@@ -145,18 +160,18 @@ async fn reordered_entries_are_found() {
 #[tokio::test]
 async fn truncation_is_found_even_with_the_recorded_head_rewritten() {
     let (_d, ok, bad, stderr) = tampered(|db| {
-        let audit = db.open_tree("audit").unwrap();
+        let audit = db.open_tree(TREE).unwrap();
         let eight = audit.get(key(8)).unwrap().unwrap();
         audit.remove(key(9)).unwrap();
         audit.remove(key(10)).unwrap();
         // Make the store's own record of the head agree with the cut log:
         // only the signed head (seq 10) can tell now.
         let entry: Value = serde_json::from_slice(&eight).unwrap();
-        let mut head = key(8).to_vec();
+        let mut head = 8u64.to_be_bytes().to_vec();
         head.extend(hex::decode(entry["hash"].as_str().unwrap()).unwrap());
-        db.open_tree("meta")
+        db.open_tree(TREE)
             .unwrap()
-            .insert("audit/head", head)
+            .insert(prefixed(b'm', b"audit/head"), head)
             .unwrap();
     })
     .await;
@@ -170,13 +185,13 @@ async fn truncation_after_the_signed_head_is_found() {
     let (_d, ok, bad, _) = tampered(|db| {
         // One more entry after the signed head, then cut it: the store's
         // recorded head still names it.
-        let audit = db.open_tree("audit").unwrap();
-        let meta = db.open_tree("meta").unwrap();
+        let audit = db.open_tree(TREE).unwrap();
+        let meta = db.open_tree(TREE).unwrap();
         let ten = audit.get(key(10)).unwrap().unwrap();
-        let mut head = key(11).to_vec();
+        let mut head = 11u64.to_be_bytes().to_vec();
         let entry: Value = serde_json::from_slice(&ten).unwrap();
         head.extend(hex::decode(entry["hash"].as_str().unwrap()).unwrap());
-        meta.insert("audit/head", head).unwrap();
+        meta.insert(prefixed(b'm', b"audit/head"), head).unwrap();
     })
     .await;
     assert!(!ok);
@@ -186,8 +201,8 @@ async fn truncation_after_the_signed_head_is_found() {
 #[tokio::test]
 async fn a_forged_head_signature_is_found() {
     let (_d, ok, bad, stderr) = tampered(|db| {
-        let heads = db.open_tree("audit_heads").unwrap();
-        let old = heads.get(key(10)).unwrap().unwrap();
+        let heads = db.open_tree(TREE).unwrap();
+        let old = heads.get(head_key(10)).unwrap().unwrap();
         let mut head: Value = serde_json::from_slice(&old).unwrap();
         let sig = head["signature"].as_str().unwrap().to_owned();
         let flipped = if sig.starts_with('A') {
@@ -197,7 +212,7 @@ async fn a_forged_head_signature_is_found() {
         };
         head["signature"] = Value::String(flipped);
         heads
-            .insert(key(10), serde_json::to_vec(&head).unwrap())
+            .insert(head_key(10), serde_json::to_vec(&head).unwrap())
             .unwrap();
     })
     .await;

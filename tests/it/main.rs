@@ -13,6 +13,7 @@ mod dicom_files;
 mod erasure;
 mod http_shell;
 mod listen_e2e;
+mod loadtest_smoke;
 mod no_phi;
 mod policy;
 mod record_props;

@@ -870,18 +870,27 @@ async fn five_entries(dir: &Path) {
 fn tampered_status(dir: &Path, f: impl FnOnce(&sled::Tree)) -> phivault::report::AuditStatus {
     {
         let raw = sled::open(phivault::vault::db_path(dir)).unwrap();
-        f(&raw.open_tree("audit").unwrap());
+        f(&raw.open_tree("phivault").unwrap());
         raw.flush().unwrap();
     }
     gather(&open_vault(dir), "d", NOW, None).unwrap().audit
 }
 
+/// The raw key of audit entry `seq`: the store keeps every table in one
+/// sled tree, audit entries under the prefix `a` (docs/FORMAT.md).
+fn akey(seq: u64) -> Vec<u8> {
+    let mut key = vec![b'a'];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
 fn altered(tree: &sled::Tree, seq: u64) {
-    let key = seq.to_be_bytes();
-    let bytes = tree.get(key).unwrap().unwrap();
+    let key = akey(seq);
+    let bytes = tree.get(&key).unwrap().unwrap();
     let mut e = phivault::audit::AuditEntry::from_stored_bytes(&bytes).unwrap();
     e.actor.sub = "someone-else".into();
-    tree.insert(key, e.to_stored_bytes().unwrap()).unwrap();
+    tree.insert(key.as_slice(), e.to_stored_bytes().unwrap())
+        .unwrap();
 }
 
 /// What a tampering is called, what it does to the raw audit tree, the seq
@@ -895,8 +904,7 @@ async fn the_audit_status_names_the_first_bad_entry() {
         (
             "undecodable",
             |t| {
-                t.insert(4u64.to_be_bytes(), b"not an entry".to_vec())
-                    .unwrap();
+                t.insert(akey(4), b"not an entry".to_vec()).unwrap();
             },
             4,
             "canonical",
@@ -905,7 +913,7 @@ async fn the_audit_status_names_the_first_bad_entry() {
             "altered before an undecodable one",
             |t| {
                 altered(t, 2);
-                t.insert(4u64.to_be_bytes(), b"junk".to_vec()).unwrap();
+                t.insert(akey(4), b"junk".to_vec()).unwrap();
             },
             2,
             "hash",
@@ -913,7 +921,7 @@ async fn the_audit_status_names_the_first_bad_entry() {
         (
             "truncated below the signed head",
             |t| {
-                t.remove(5u64.to_be_bytes()).unwrap();
+                t.remove(akey(5)).unwrap();
             },
             5,
             "ends before entry 5",

@@ -773,10 +773,11 @@ fn six_entries(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("db")
 }
 
-/// Applies `f` to the raw audit tree (what an attacker with the disk can do).
+/// Applies `f` to the raw tree holding the audit log (what an attacker
+/// with the disk can do); audit keys are `key(seq)`.
 fn tamper(db: &std::path::Path, f: impl FnOnce(&sled::Tree)) {
     let raw = sled::open(db).unwrap();
-    let audit = raw.open_tree("audit").unwrap();
+    let audit = raw.open_tree("phivault").unwrap();
     f(&audit);
     raw.flush().unwrap();
 }
@@ -793,8 +794,12 @@ fn verify_stored(dir: &std::path::Path) -> Result<(), (u64, String)> {
         .map_err(|e| (e.first_bad_seq, format!("{:?}", e.reason)))
 }
 
-fn key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// An audit entry's raw key: the audit key space's prefix `a` ++ seq
+/// (docs/FORMAT.md, "Key spaces").
+fn key(seq: u64) -> [u8; 9] {
+    let mut k = [b'a'; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 #[test]

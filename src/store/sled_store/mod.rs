@@ -1,19 +1,22 @@
 //! The sled implementation of [`Store`].
 //!
-//! Trees (layouts in docs/FORMAT.md, "Stored record"):
-//! `records` (id → record JSON), `series_index` (series blind index → id),
+//! Everything lives in one sled tree, `phivault`, split into key spaces by a
+//! one-byte prefix (layouts in docs/FORMAT.md, "Stored record"): `records`
+//! (id → record JSON), `series_index` (series blind index → id),
 //! `record_series` (id → series blind index, to remove the index entry on
 //! delete), `subject_index` (subject ++ id → empty), `subject_keys`
 //! (subject → wrapped DEK), `retention_queue` (time ++ id → empty), `holds`
 //! (id → hold JSON), `audit` (seq → entry), `audit_heads` (seq → signed
 //! head JSON) and `meta` (format, audit head, counters).
 //!
-//! Invariant: every write takes `write_lock` and then runs one sled
-//! transaction over all the trees. sled allows one process per database, so
-//! under the lock no other writer exists: reads made before the transaction
-//! (prefix scans, which sled transactions cannot do) are still true inside
-//! it. The transaction makes the write atomic on disk as well.
+//! Invariant: every write takes `write_lock`, reads what it needs, and
+//! applies all its changes as one `Tree::apply_batch`, which sled makes
+//! atomic, also across a crash. sled allows one process per database, so
+//! under the lock no other writer exists: what the write read is still true
+//! when its batch is applied (which is why no sled transaction, with its
+//! conflict detection, is needed).
 
+mod space;
 mod write;
 
 use std::path::Path;
@@ -23,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::ops::Bound;
 use time::OffsetDateTime;
 
+use self::space::{Space, prefix};
 use super::group_commit::{BoxFuture, FlushFn, GroupCommit};
 use super::keys::{self, meta};
 use super::{
@@ -37,11 +41,11 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// Tree names, as stored.
+/// Key-space names, as reported in errors (and the tree's name).
 mod tree {
+    pub const MAIN: &str = "phivault";
     pub const RECORDS: &str = "records";
     pub const SERIES_INDEX: &str = "series_index";
-    pub const RECORD_SERIES: &str = "record_series";
     pub const SUBJECT_INDEX: &str = "subject_index";
     pub const SUBJECT_KEYS: &str = "subject_keys";
     pub const RETENTION_QUEUE: &str = "retention_queue";
@@ -53,32 +57,30 @@ mod tree {
 
 #[derive(Clone)]
 struct Trees {
-    records: sled::Tree,
-    series_index: sled::Tree,
-    record_series: sled::Tree,
-    subject_index: sled::Tree,
-    subject_keys: sled::Tree,
-    retention_queue: sled::Tree,
-    holds: sled::Tree,
-    audit: sled::Tree,
-    audit_heads: sled::Tree,
-    meta: sled::Tree,
+    records: Space,
+    series_index: Space,
+    subject_index: Space,
+    subject_keys: Space,
+    retention_queue: Space,
+    holds: Space,
+    audit: Space,
+    audit_heads: Space,
+    meta: Space,
 }
 
 impl Trees {
-    fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self {
-            records: db.open_tree(tree::RECORDS)?,
-            series_index: db.open_tree(tree::SERIES_INDEX)?,
-            record_series: db.open_tree(tree::RECORD_SERIES)?,
-            subject_index: db.open_tree(tree::SUBJECT_INDEX)?,
-            subject_keys: db.open_tree(tree::SUBJECT_KEYS)?,
-            retention_queue: db.open_tree(tree::RETENTION_QUEUE)?,
-            holds: db.open_tree(tree::HOLDS)?,
-            audit: db.open_tree(tree::AUDIT)?,
-            audit_heads: db.open_tree(tree::AUDIT_HEADS)?,
-            meta: db.open_tree(tree::META)?,
-        })
+    fn new(t: &sled::Tree) -> Self {
+        Self {
+            records: Space::new(t, prefix::RECORDS),
+            series_index: Space::new(t, prefix::SERIES_INDEX),
+            subject_index: Space::new(t, prefix::SUBJECT_INDEX),
+            subject_keys: Space::new(t, prefix::SUBJECT_KEYS),
+            retention_queue: Space::new(t, prefix::RETENTION_QUEUE),
+            holds: Space::new(t, prefix::HOLDS),
+            audit: Space::new(t, prefix::AUDIT),
+            audit_heads: Space::new(t, prefix::AUDIT_HEADS),
+            meta: Space::new(t, prefix::META),
+        }
     }
 }
 
@@ -87,6 +89,7 @@ impl Trees {
 /// within one process (share the handle instead).
 pub struct SledStore {
     db: sled::Db,
+    tree: sled::Tree,
     trees: Trees,
     write_lock: Mutex<()>,
     commit: Arc<GroupCommit>,
@@ -108,7 +111,9 @@ impl SledStore {
             .path(&path)
             .open()
             .map_err(|e| open_error(e, &path))?;
-        let trees = Trees::open(&db).map_err(|e| open_error(e, &path))?;
+        refuse_format_1(&db)?;
+        let tree = db.open_tree(tree::MAIN).map_err(|e| open_error(e, &path))?;
+        let trees = Trees::new(&tree);
         check_format(&trees.meta)?;
         let flush_db = db.clone();
         let flush: Arc<FlushFn> = Arc::new(move || {
@@ -122,6 +127,7 @@ impl SledStore {
         });
         Ok(Self {
             db,
+            tree,
             trees,
             write_lock: Mutex::new(()),
             commit: GroupCommit::new(flush),
@@ -147,13 +153,7 @@ impl SledStore {
     /// How many records the subject has, counting at most `cap`.
     fn subject_record_count(&self, subject: &SubjectId, cap: usize) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self
-            .trees
-            .subject_index
-            .scan_prefix(subject.0)
-            .keys()
-            .take(cap)
-        {
+        for item in space::keys(self.trees.subject_index.scan_prefix(&subject.0)).take(cap) {
             item?;
             n += 1;
         }
@@ -184,9 +184,27 @@ fn open_error(e: sled::Error, path: &Path) -> StoreError {
     }
 }
 
-fn check_format(meta_tree: &sled::Tree) -> Result<(), StoreError> {
+/// Format 1 kept each table in its own tree, the `meta` tree holding the
+/// format number: such a database is refused, not read as empty.
+fn refuse_format_1(db: &sled::Db) -> Result<(), StoreError> {
+    if !db.tree_names().iter().any(|n| n.as_ref() == b"meta") {
+        return Ok(());
+    }
+    let old_meta = db.open_tree("meta")?;
+    match old_meta.get(meta::FORMAT)? {
+        None => Ok(()),
+        Some(v) => Err(StoreError::UnsupportedFormat {
+            found: <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt { tree: tree::META })?,
+            expected: keys::FORMAT_VERSION,
+        }),
+    }
+}
+
+fn check_format(meta_tree: &Space) -> Result<(), StoreError> {
     let current = keys::FORMAT_VERSION.to_be_bytes();
-    match meta_tree.compare_and_swap(meta::FORMAT, None as Option<&[u8]>, Some(&current[..]))? {
+    match meta_tree.compare_and_swap(meta::FORMAT, None, Some(current.to_vec()))? {
         Ok(()) => Ok(()),
         Err(cas) => {
             let found = cas
@@ -244,10 +262,7 @@ impl SledStore {
     }
 
     fn records_of_subject_impl(&self, subject: &SubjectId) -> Result<Vec<RecordId>, StoreError> {
-        self.trees
-            .subject_index
-            .scan_prefix(subject.0)
-            .keys()
+        space::keys(self.trees.subject_index.scan_prefix(&subject.0))
             .map(|k| {
                 keys::decode_subject_index_key(&k?).ok_or(StoreError::Corrupt {
                     tree: tree::SUBJECT_INDEX,
@@ -268,13 +283,7 @@ impl SledStore {
         let lower = start_after(after.map(|a| keys::retention_key(a.retain_until, &a.id).to_vec()));
         let upper = Bound::Included(keys::retention_upper_bound(as_of).to_vec());
         let mut out = Vec::new();
-        for key in self
-            .trees
-            .retention_queue
-            .range((lower, upper))
-            .keys()
-            .take(limit)
-        {
+        for key in space::keys(self.trees.retention_queue.range(lower, upper)).take(limit) {
             let key = key?;
             self.retention_reads.fetch_add(1, Ordering::Relaxed);
             out.push(keys::decode_retention_key(&key).ok_or(StoreError::Corrupt {
@@ -287,7 +296,11 @@ impl SledStore {
     fn count_due_by_impl(&self, as_of: OffsetDateTime) -> Result<u64, StoreError> {
         let upper = keys::retention_upper_bound(as_of);
         let mut n = 0u64;
-        for key in self.trees.retention_queue.range(..=upper).keys() {
+        for key in space::keys(
+            self.trees
+                .retention_queue
+                .range(Bound::Unbounded, Bound::Included(upper.to_vec())),
+        ) {
             key?;
             n += 1;
         }
@@ -311,7 +324,7 @@ impl SledStore {
         let lower = start_after(after.map(|id| id.as_bytes().to_vec()));
         self.trees
             .holds
-            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .range(lower, Bound::Unbounded)
             .take(limit)
             .map(|item| {
                 let (k, v) = item?;
@@ -330,7 +343,7 @@ impl SledStore {
         let lower = start_after(after.map(|s| s.0.to_vec()));
         self.trees
             .subject_keys
-            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
+            .range(lower, Bound::Unbounded)
             .take(limit)
             .map(|item| {
                 let (k, v) = item?;
@@ -345,7 +358,10 @@ impl SledStore {
     fn audit_range_impl(&self, from_seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         self.trees
             .audit
-            .range(keys::seq_key(from_seq)..)
+            .range(
+                Bound::Included(keys::seq_key(from_seq).to_vec()),
+                Bound::Unbounded,
+            )
             .take(limit)
             .map(|item| {
                 let (k, v) = item?;
@@ -377,10 +393,7 @@ impl SledStore {
         limit: usize,
     ) -> Result<Vec<SignedHead>, StoreError> {
         let lower = Bound::Excluded(keys::seq_key(after_seq).to_vec());
-        self.trees
-            .audit_heads
-            .range::<Vec<u8>, _>((lower, Bound::Unbounded))
-            .values()
+        space::values(self.trees.audit_heads.range(lower, Bound::Unbounded))
             .take(limit)
             .map(|v| decode_json(&v?, tree::AUDIT_HEADS))
             .collect()
@@ -533,5 +546,27 @@ impl super::Store for SledStore {
     }
     fn flush_blocking(&self) -> Result<(), StoreError> {
         self.flush_blocking_impl()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_format_1_database_is_refused_not_read_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let old_meta = db.open_tree("meta").unwrap();
+            old_meta.insert(meta::FORMAT, &1u32.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        match SledStore::open(dir.path()) {
+            Err(StoreError::UnsupportedFormat { found, expected }) => {
+                assert_eq!((found, expected), (1, keys::FORMAT_VERSION));
+            }
+            other => panic!("expected UnsupportedFormat, got {other:?}"),
+        }
     }
 }

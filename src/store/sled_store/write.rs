@@ -1,12 +1,12 @@
-//! The write operations: each one sled transaction over every tree, under
-//! the store's write lock (see the parent module's invariant).
+//! The write operations: each one atomic `apply_batch` on the store's
+//! tree, under the store's write lock (see the parent module's invariant).
 
-use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    TransactionalTree,
-};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
+use sled::IVec;
+
+use super::space::{full_key, prefix};
 use super::{SledStore, tree};
 use crate::audit::{
     AuditAction, AuditContext, AuditDraft, AuditEntry, AuditHead, GENESIS_PREV_HASH,
@@ -17,27 +17,100 @@ use crate::store::{
     StoreError, StoredField, StoredRecord, SubjectId, SubjectKeyUse,
 };
 
-type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+type TxResult<T> = Result<T, StoreError>;
 
-/// The transactional view of every tree.
+/// The writes of one operation, not yet applied: full key → new value
+/// (`None`: removed). Reads through a [`TxSpace`] see them first.
+struct Pending<'a> {
+    tree: &'a sled::Tree,
+    writes: RefCell<BTreeMap<Vec<u8>, Option<IVec>>>,
+}
+
+impl Pending<'_> {
+    fn get(&self, key: Vec<u8>) -> TxResult<Option<IVec>> {
+        if let Some(v) = self.writes.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        Ok(self.tree.get(key)?)
+    }
+
+    fn set(&self, key: Vec<u8>, value: Option<IVec>) -> TxResult<Option<IVec>> {
+        let previous = self.get(key.clone())?;
+        self.writes.borrow_mut().insert(key, value);
+        Ok(previous)
+    }
+
+    fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.writes.into_inner() {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        batch
+    }
+}
+
+/// One key space as seen by a write in preparation.
+struct TxSpace<'a> {
+    pending: &'a Pending<'a>,
+    prefix: u8,
+}
+
+impl TxSpace<'_> {
+    fn get(&self, key: impl AsRef<[u8]>) -> TxResult<Option<IVec>> {
+        self.pending.get(full_key(self.prefix, key.as_ref()))
+    }
+
+    /// Sets `key`, returning the value it had.
+    fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<Option<IVec>> {
+        self.pending
+            .set(full_key(self.prefix, key.as_ref()), Some(value.into()))
+    }
+
+    /// Removes `key`, returning the value it had.
+    fn remove(&self, key: impl AsRef<[u8]>) -> TxResult<Option<IVec>> {
+        self.pending.set(full_key(self.prefix, key.as_ref()), None)
+    }
+}
+
+/// The view of every key space a write uses.
 struct Tx<'a> {
-    records: &'a TransactionalTree,
-    series_index: &'a TransactionalTree,
-    record_series: &'a TransactionalTree,
-    subject_index: &'a TransactionalTree,
-    subject_keys: &'a TransactionalTree,
-    retention_queue: &'a TransactionalTree,
-    holds: &'a TransactionalTree,
-    audit: &'a TransactionalTree,
-    meta: &'a TransactionalTree,
+    records: TxSpace<'a>,
+    series_index: TxSpace<'a>,
+    record_series: TxSpace<'a>,
+    subject_index: TxSpace<'a>,
+    subject_keys: TxSpace<'a>,
+    retention_queue: TxSpace<'a>,
+    holds: TxSpace<'a>,
+    audit: TxSpace<'a>,
+    meta: TxSpace<'a>,
+}
+
+impl<'a> Tx<'a> {
+    fn new(pending: &'a Pending<'a>) -> Self {
+        let space = |prefix| TxSpace { pending, prefix };
+        Self {
+            records: space(prefix::RECORDS),
+            series_index: space(prefix::SERIES_INDEX),
+            record_series: space(prefix::RECORD_SERIES),
+            subject_index: space(prefix::SUBJECT_INDEX),
+            subject_keys: space(prefix::SUBJECT_KEYS),
+            retention_queue: space(prefix::RETENTION_QUEUE),
+            holds: space(prefix::HOLDS),
+            audit: space(prefix::AUDIT),
+            meta: space(prefix::META),
+        }
+    }
 }
 
 fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
+    Err(e)
 }
 
-fn corrupt(tree: &'static str) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(StoreError::Corrupt { tree })
+fn corrupt(tree: &'static str) -> StoreError {
+    StoreError::Corrupt { tree }
 }
 
 impl Tx<'_> {
@@ -50,12 +123,9 @@ impl Tx<'_> {
             }
             None => (1, GENESIS_PREV_HASH),
         };
-        let entry = AuditEntry::seal(draft, seq, prev_hash)
-            .map_err(|e| ConflictableTransactionError::Abort(StoreError::Audit(e)))?;
-        let bytes = entry
-            .to_stored_bytes()
-            .map_err(|e| ConflictableTransactionError::Abort(StoreError::Audit(e)))?;
-        self.audit.insert(&keys::seq_key(seq), bytes)?;
+        let entry = AuditEntry::seal(draft, seq, prev_hash).map_err(StoreError::Audit)?;
+        let bytes = entry.to_stored_bytes().map_err(StoreError::Audit)?;
+        self.audit.insert(keys::seq_key(seq), bytes)?;
         let head = AuditHead {
             seq,
             hash: entry.hash,
@@ -105,7 +175,7 @@ impl Tx<'_> {
         self.subject_index
             .remove(&keys::subject_index_key(&old.subject, id)[..])?;
         self.retention_queue
-            .remove(&keys::retention_key(old.retain_until, id))?;
+            .remove(keys::retention_key(old.retain_until, id))?;
         self.bump(meta::RECORDS, -1)?;
         self.bump(&keys::policy_count_key(&old.policy.id), -1)?;
         Ok(old)
@@ -117,49 +187,18 @@ fn json<T: serde::Serialize>(value: &T, tree: &'static str) -> TxResult<Vec<u8>>
 }
 
 impl SledStore {
-    /// Runs `f` as one transaction over every tree.
-    fn transact<A>(&self, f: impl Fn(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
-        let t = &self.trees;
-        (
-            &t.records,
-            &t.series_index,
-            &t.record_series,
-            &t.subject_index,
-            &t.subject_keys,
-            &t.retention_queue,
-            &t.holds,
-            &t.audit,
-            &t.meta,
-        )
-            .transaction(
-                |(
-                    records,
-                    series_index,
-                    record_series,
-                    subject_index,
-                    subject_keys,
-                    retention_queue,
-                    holds,
-                    audit,
-                    meta,
-                )| {
-                    f(&Tx {
-                        records,
-                        series_index,
-                        record_series,
-                        subject_index,
-                        subject_keys,
-                        retention_queue,
-                        holds,
-                        audit,
-                        meta,
-                    })
-                },
-            )
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(e) => StoreError::from(e),
-            })
+    /// Runs `f` against the current state and applies its writes as one
+    /// atomic batch if it returns `Ok` (nothing if it returns `Err`). The
+    /// caller holds the write lock, so nothing changes between `f`'s reads
+    /// and the batch.
+    fn transact<A>(&self, f: impl FnOnce(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
+        let pending = Pending {
+            tree: &self.tree,
+            writes: RefCell::new(BTreeMap::new()),
+        };
+        let out = f(&Tx::new(&pending))?;
+        self.tree.apply_batch(pending.into_batch())?;
+        Ok(out)
     }
 
     pub(super) fn put_record_impl(&self, write: RecordWrite) -> Result<PutOutcome, StoreError> {
@@ -210,18 +249,18 @@ impl SledStore {
                     record.id = id;
                     record.ingested_at = old.ingested_at;
                     tx.retention_queue
-                        .remove(&keys::retention_key(old.retain_until, &id))?;
+                        .remove(keys::retention_key(old.retain_until, &id))?;
                     tx.subject_index
                         .remove(&keys::subject_index_key(&old.subject, &id)[..])?;
                     tx.bump(&keys::policy_count_key(&old.policy.id), -1)?;
                     if previous_alone == Some((id, old.subject)) && old.subject != record.subject {
-                        previous_key_destroyed = tx.subject_keys.remove(&old.subject.0)?.is_some();
+                        previous_key_destroyed = tx.subject_keys.remove(old.subject.0)?.is_some();
                     }
                     PutKind::Replaced
                 }
                 None => {
                     tx.series_index
-                        .insert(&write.series_key, record.id.as_bytes())?;
+                        .insert(write.series_key, record.id.as_bytes())?;
                     tx.record_series
                         .insert(record.id.as_bytes(), &write.series_key)?;
                     tx.bump(meta::RECORDS, 1)?;
@@ -241,7 +280,7 @@ impl SledStore {
                         return abort(StoreError::SubjectKeyChanged);
                     }
                     tx.subject_keys
-                        .insert(&record.subject.0, wrapped.as_slice())?;
+                        .insert(record.subject.0, wrapped.as_slice())?;
                 }
             }
 
@@ -250,7 +289,7 @@ impl SledStore {
             tx.subject_index
                 .insert(&keys::subject_index_key(&record.subject, &id)[..], &[])?;
             tx.retention_queue
-                .insert(&keys::retention_key(record.retain_until, &id), &[])?;
+                .insert(keys::retention_key(record.retain_until, &id), &[])?;
             tx.bump(&keys::policy_count_key(&record.policy.id), 1)?;
 
             let action = match kind {
@@ -290,7 +329,7 @@ impl SledStore {
             let old = tx.remove_record(id)?;
             let key_destroyed = last_of_subject
                 && old.subject == record.subject
-                && tx.subject_keys.remove(&old.subject.0)?.is_some();
+                && tx.subject_keys.remove(old.subject.0)?.is_some();
             let mut draft = context
                 .clone()
                 .into_draft(AuditAction::RecordPurged, Some(*id));
@@ -329,7 +368,7 @@ impl SledStore {
             for id in &records {
                 tx.remove_record(id)?;
             }
-            let key_destroyed = tx.subject_keys.remove(&subject.0)?.is_some();
+            let key_destroyed = tx.subject_keys.remove(subject.0)?.is_some();
             let mut draft = context.clone().into_draft(AuditAction::SubjectErased, None);
             draft.add_detail("records_removed", (records.len() as u64).into());
             draft.add_detail("key_destroyed", key_destroyed.into());
