@@ -9,6 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 use crate::domain::{Record, RecordBatch};
 use crate::http::ProblemDocument;
 use crate::report::ComplianceReport;
+use crate::vault;
 
 /// One exported schema: its file stem (`record` → `record.schema.json`) and
 /// the schema itself.
@@ -48,6 +49,38 @@ pub fn all() -> Vec<NamedSchema> {
         NamedSchema {
             name: "compliance-report",
             schema: schema_of::<ComplianceReport>("compliance-report"),
+        },
+        NamedSchema {
+            name: "ingest-receipt",
+            schema: schema_of::<vault::IngestReceipt>("ingest-receipt"),
+        },
+        NamedSchema {
+            name: "record-view",
+            schema: schema_of::<vault::RecordView>("record-view"),
+        },
+        NamedSchema {
+            name: "erasure-receipt",
+            schema: schema_of::<vault::SignedReceipt>("erasure-receipt"),
+        },
+        NamedSchema {
+            name: "hold",
+            schema: schema_of::<vault::HoldView>("hold"),
+        },
+        NamedSchema {
+            name: "purge-summary",
+            schema: schema_of::<vault::PurgeSummary>("purge-summary"),
+        },
+        NamedSchema {
+            name: "audit-verification",
+            schema: schema_of::<vault::AuditVerification>("audit-verification"),
+        },
+        NamedSchema {
+            name: "key-status",
+            schema: schema_of::<vault::KeyStatus>("key-status"),
+        },
+        NamedSchema {
+            name: "rotation-summary",
+            schema: schema_of::<vault::RotationSummary>("rotation-summary"),
         },
     ]
 }

@@ -64,6 +64,10 @@ async fn floy_payload_is_stored_replaced_and_read_back_by_a_reader() {
     assert_eq!(view["fields"]["PatientName"]["value"], "Zyxwabc^Floyina");
     assert_eq!(view["fields"]["PatientID"]["value"], "FLOY-PID-7731");
     assert_eq!(view["fields"]["InstancesInSeries"]["value"], "13");
+    // The answers are the documents the published schemas describe.
+    assert_valid("ingest-receipt", &receipt);
+    assert_valid("ingest-receipt", &receipt2);
+    assert_valid("record-view", &view);
     assert_eq!(server.vault.store().record_count().unwrap(), 1);
 }
 
@@ -595,4 +599,18 @@ async fn the_readme_run_command_serves_and_prints_the_certificate_and_token_reci
         .await
         .unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// Asserts `doc` is valid under the published schema `name` (an
+/// independent validator, as a third party would use).
+fn assert_valid(name: &str, doc: &Value) {
+    let schema = phivault::schema::all()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap()
+        .schema
+        .to_value();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}");
 }
