@@ -58,7 +58,7 @@ pub enum Command {
     /// DICOM C-STORE receiver: collects each series and forwards its record.
     Listen(listen::ListenArgs),
     /// The auditors' compliance report (JSON, or one self-contained HTML
-    /// page), from the data directory opened directly.
+    /// page), from the data directory or the server that holds it.
     Report(report::ReportArgs),
     /// Delete every record whose retention ended, unless held (JSON summary).
     Purge(purge::PurgeArgs),
