@@ -95,6 +95,16 @@ fn record_metrics(receipt: &IngestReceipt) {
     }
 }
 
+/// A validation problem about the whole body (JSON Pointer `""`).
+fn whole_document_error(reason: &str) -> ApiError {
+    let mut errors = ValidationErrors::default();
+    errors.errors.push(crate::domain::FieldError {
+        pointer: String::new(),
+        reason: reason.to_owned(),
+    });
+    ApiError::Validation(errors)
+}
+
 /// `POST /v1/records/batch` (ingest): each record answered on its own, in
 /// order: `[{"status": 201|200|4xx, "id"?, "receipt"?, "problem"?}]`.
 pub async fn submit_batch(
@@ -105,23 +115,13 @@ pub async fn submit_batch(
 ) -> Result<Response, ApiError> {
     let policy = policy_of(&headers, &state)?;
     let Value::Array(items) = document else {
-        let mut errors = ValidationErrors::default();
-        errors.errors.push(crate::domain::FieldError {
-            pointer: String::new(),
-            reason: "a batch is a JSON array of records".into(),
-        });
-        return Err(ApiError::Validation(errors));
+        return Err(whole_document_error("a batch is a JSON array of records"));
     };
     if items.len() > state.config.batch_max_records {
         return Err(ApiError::BatchTooLarge(state.config.batch_max_records));
     }
     if items.is_empty() {
-        let mut errors = ValidationErrors::default();
-        errors.errors.push(crate::domain::FieldError {
-            pointer: String::new(),
-            reason: "a batch holds at least one record".into(),
-        });
-        return Err(ApiError::Validation(errors));
+        return Err(whole_document_error("a batch holds at least one record"));
     }
     let now = OffsetDateTime::now_utc();
     // Records are ingested concurrently so that their durability waits share
