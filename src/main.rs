@@ -4,6 +4,11 @@
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: measured under the load test,
+/// glibc malloc and free took ~18% of the server's CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = phivault::cli::Cli::parse();
     match phivault::cli::run(cli) {

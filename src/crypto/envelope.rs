@@ -1,8 +1,6 @@
 //! Envelope encryption: a DEK wrapped with AES-256-GCM under one KEK version,
 //! and its versioned binary layout (docs/FORMAT.md, "Wrapped DEK").
 
-use ring::rand::SystemRandom;
-
 use super::aad::length_prefixed;
 use super::gcm::{self, NONCE_LEN, TAG_LEN};
 use super::secret::{Dek, KEY_LEN, Kek, SecretKey};
@@ -100,7 +98,7 @@ pub(crate) fn wrap_aad(dek_id: DekId, kek_version: u32) -> Vec<u8> {
 
 /// Wraps `key` (a DEK's bytes) under `kek` with a fresh random nonce.
 pub(crate) fn wrap(kek: &Kek, dek_id: DekId, key: &SecretKey) -> Result<WrappedDek, CryptoError> {
-    let nonce = gcm::random_nonce(&SystemRandom::new()).map_err(|_| CryptoError::Random)?;
+    let nonce = gcm::random_nonce();
     wrap_with_nonce(kek, dek_id, key, nonce)
 }
 

@@ -1,7 +1,6 @@
 //! Field sealing: one record field encrypted with AES-256-GCM under its data
 //! subject's DEK, bound to its record, field name, DEK id and KEK version.
 
-use ring::rand::SystemRandom;
 use zeroize::Zeroizing;
 
 use super::aad::length_prefixed;
@@ -76,7 +75,7 @@ pub fn seal_field(
     aad: &FieldAad<'_>,
     plaintext: &[u8],
 ) -> Result<SealedField, CryptoError> {
-    let nonce = gcm::random_nonce(&SystemRandom::new()).map_err(|_| CryptoError::Random)?;
+    let nonce = gcm::random_nonce();
     seal_field_with_nonce(dek, aad, &nonce, plaintext)
 }
 

@@ -16,6 +16,7 @@
 //! when its batch is applied (which is why no sled transaction, with its
 //! conflict detection, is needed).
 
+mod overlay;
 mod space;
 mod write;
 
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::ops::Bound;
 use time::OffsetDateTime;
 
+use self::overlay::Overlay;
 use self::space::{Space, prefix};
 use super::group_commit::{BoxFuture, FlushFn, GroupCommit};
 use super::keys::{self, meta};
@@ -69,7 +71,7 @@ struct Trees {
 }
 
 impl Trees {
-    fn new(t: &sled::Tree) -> Self {
+    fn new(t: &Arc<Overlay>) -> Self {
         Self {
             records: Space::new(t, prefix::RECORDS),
             series_index: Space::new(t, prefix::SERIES_INDEX),
@@ -89,12 +91,23 @@ impl Trees {
 /// within one process (share the handle instead).
 pub struct SledStore {
     db: sled::Db,
-    tree: sled::Tree,
+    overlay: Arc<Overlay>,
     trees: Trees,
     write_lock: Mutex<()>,
     commit: Arc<GroupCommit>,
     blocking_flushes: AtomicU64,
     retention_reads: AtomicU64,
+}
+
+impl Drop for SledStore {
+    /// Deferred writes are applied before the handle goes: sled then flushes
+    /// them as it closes. (Every acknowledged write was flushed already;
+    /// this keeps unacknowledged ones from being dropped silently.)
+    fn drop(&mut self) {
+        if let Err(e) = self.overlay.drain() {
+            tracing::error!(error = %e, "could not apply deferred writes while closing the store");
+        }
+    }
 }
 
 impl std::fmt::Debug for SledStore {
@@ -113,12 +126,18 @@ impl SledStore {
             .map_err(|e| open_error(e, &path))?;
         refuse_format_1(&db)?;
         let tree = db.open_tree(tree::MAIN).map_err(|e| open_error(e, &path))?;
-        let trees = Trees::new(&tree);
+        let overlay = Arc::new(Overlay::new(tree));
+        let trees = Trees::new(&overlay);
         check_format(&trees.meta)?;
         let flush_db = db.clone();
+        let flush_overlay = Arc::clone(&overlay);
+        // A flush first applies every deferred write (as one batch), so a
+        // waiter's write is in the tree before the flush that serves it.
         let flush: Arc<FlushFn> = Arc::new(move || {
             let db = flush_db.clone();
+            let drained = flush_overlay.drain();
             Box::pin(async move {
+                drained.map_err(BackendError::from)?;
                 db.flush_async()
                     .await
                     .map(|_| ())
@@ -127,7 +146,7 @@ impl SledStore {
         });
         Ok(Self {
             db,
-            tree,
+            overlay,
             trees,
             write_lock: Mutex::new(()),
             commit: GroupCommit::new(flush),
@@ -427,6 +446,7 @@ impl SledStore {
     }
 
     fn flush_blocking_impl(&self) -> Result<(), StoreError> {
+        self.overlay.drain()?;
         self.db.flush()?;
         self.blocking_flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -7,13 +7,17 @@
 //! more and whose conflict detection the store's write lock makes useless.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use sled::IVec;
 
-/// A key space: the tree and the prefix byte of one logical table.
+use super::overlay::Overlay;
+
+/// A key space: the tree (seen through its deferred writes) and the prefix
+/// byte of one logical table.
 #[derive(Clone)]
 pub(super) struct Space {
-    tree: sled::Tree,
+    overlay: Arc<Overlay>,
     prefix: u8,
 }
 
@@ -66,41 +70,53 @@ fn strip(key: IVec) -> IVec {
 type Item = sled::Result<(IVec, IVec)>;
 
 impl Space {
-    pub(super) fn new(tree: &sled::Tree, prefix: u8) -> Self {
+    pub(super) fn new(overlay: &Arc<Overlay>, prefix: u8) -> Self {
         Self {
-            tree: tree.clone(),
+            overlay: Arc::clone(overlay),
             prefix,
         }
     }
 
-    /// The value at `key`.
+    /// The value at `key`, deferred writes included.
     pub(super) fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
-        self.tree.get(full_key(self.prefix, key.as_ref()))
+        self.overlay.get(&full_key(self.prefix, key.as_ref()))
     }
 
-    /// Whether `key` has a value.
+    /// Whether `key` has a value, deferred writes included.
     pub(super) fn contains_key(&self, key: impl AsRef<[u8]>) -> sled::Result<bool> {
-        self.tree.contains_key(full_key(self.prefix, key.as_ref()))
+        Ok(self.get(key)?.is_some())
     }
 
-    /// Stores one value on its own (a single-key write is atomic in sled).
+    /// Stores one value on its own (a single-key write is atomic in sled),
+    /// after every deferred write (so writes reach the tree in order).
     pub(super) fn insert(
         &self,
         key: impl AsRef<[u8]>,
         value: impl Into<IVec>,
     ) -> sled::Result<Option<IVec>> {
-        self.tree.insert(full_key(self.prefix, key.as_ref()), value)
+        self.overlay.drain()?;
+        self.overlay
+            .tree()
+            .insert(full_key(self.prefix, key.as_ref()), value)
     }
 
-    /// Compare-and-swap of one value.
+    /// Compare-and-swap of one value, after every deferred write.
     pub(super) fn compare_and_swap(
         &self,
         key: impl AsRef<[u8]>,
         old: Option<&[u8]>,
         new: Option<Vec<u8>>,
     ) -> sled::Result<Result<(), sled::CompareAndSwapError>> {
-        self.tree
+        self.overlay.drain()?;
+        self.overlay
+            .tree()
             .compare_and_swap(full_key(self.prefix, key.as_ref()), old, new)
+    }
+
+    /// Applies deferred writes so that a scan sees them; a failure becomes
+    /// the scan's first item.
+    fn drain_for_scan(&self) -> Option<Item> {
+        self.overlay.drain().err().map(Err)
     }
 
     /// Entries whose key starts with `key_prefix`, in key order, keys
@@ -109,9 +125,13 @@ impl Space {
         &self,
         key_prefix: &[u8],
     ) -> impl DoubleEndedIterator<Item = Item> + use<> {
-        self.tree
-            .scan_prefix(full_key(self.prefix, key_prefix))
-            .map(|item| item.map(|(k, v)| (strip(k), v)))
+        let failed = self.drain_for_scan();
+        failed.into_iter().chain(
+            self.overlay
+                .tree()
+                .scan_prefix(full_key(self.prefix, key_prefix))
+                .map(|item| item.map(|(k, v)| (strip(k), v))),
+        )
     }
 
     /// Entries with keys within `(lower, upper)` (keys of this space,
@@ -133,13 +153,18 @@ impl Space {
             // are ASCII letters, never 0xff).
             Bound::Unbounded => Bound::Excluded(vec![self.prefix.wrapping_add(1)]),
         };
-        self.tree
-            .range((lower, upper))
-            .map(|item| item.map(|(k, v)| (strip(k), v)))
+        let failed = self.drain_for_scan();
+        failed.into_iter().chain(
+            self.overlay
+                .tree()
+                .range((lower, upper))
+                .map(|item| item.map(|(k, v)| (strip(k), v))),
+        )
     }
 
     /// The entry with the greatest key.
     pub(super) fn last(&self) -> sled::Result<Option<(IVec, IVec)>> {
+        self.overlay.drain()?;
         self.range(Bound::Unbounded, Bound::Unbounded)
             .next_back()
             .transpose()
@@ -153,9 +178,9 @@ mod tests {
     #[test]
     fn spaces_do_not_see_each_other() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
-        let a = Space::new(&tree, b'a');
-        let b = Space::new(&tree, b'b');
+        let overlay = Arc::new(Overlay::new(db.open_tree("t").unwrap()));
+        let a = Space::new(&overlay, b'a');
+        let b = Space::new(&overlay, b'b');
         a.insert([1u8], &[10u8][..]).unwrap();
         a.insert([2u8], &[20u8][..]).unwrap();
         b.insert([1u8], &[30u8][..]).unwrap();

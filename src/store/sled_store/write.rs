@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use sled::IVec;
 
+use super::overlay::{Overlay, Writes};
 use super::space::{full_key, prefix};
 use super::{SledStore, tree};
 use crate::audit::{
@@ -20,24 +21,31 @@ use crate::store::{
 type TxResult<T> = Result<T, StoreError>;
 
 /// The writes of one operation, not yet applied: full key → new value
-/// (`None`: removed). Reads through a [`TxSpace`] see them first.
+/// (`None`: removed). Reads through a [`TxSpace`] see them first, then the
+/// overlay's deferred writes, then the tree.
 struct Pending<'a> {
-    tree: &'a sled::Tree,
-    writes: RefCell<BTreeMap<Vec<u8>, Option<IVec>>>,
+    overlay: &'a Overlay,
+    writes: RefCell<Writes>,
 }
 
 impl Pending<'_> {
-    fn get(&self, key: Vec<u8>) -> TxResult<Option<IVec>> {
-        if let Some(v) = self.writes.borrow().get(&key) {
+    fn get(&self, key: &[u8]) -> TxResult<Option<IVec>> {
+        if let Some(v) = self.writes.borrow().get(key) {
             return Ok(v.clone());
         }
-        Ok(self.tree.get(key)?)
+        Ok(self.overlay.get(key)?)
     }
 
-    fn set(&self, key: Vec<u8>, value: Option<IVec>) -> TxResult<Option<IVec>> {
-        let previous = self.get(key.clone())?;
+    /// Sets `key`, returning the value it had.
+    fn replace(&self, key: Vec<u8>, value: Option<IVec>) -> TxResult<Option<IVec>> {
+        let previous = self.get(&key)?;
         self.writes.borrow_mut().insert(key, value);
         Ok(previous)
+    }
+
+    /// Sets `key` without reading what it held.
+    fn set(&self, key: Vec<u8>, value: Option<IVec>) {
+        self.writes.borrow_mut().insert(key, value);
     }
 
     fn into_batch(self) -> sled::Batch {
@@ -60,18 +68,30 @@ struct TxSpace<'a> {
 
 impl TxSpace<'_> {
     fn get(&self, key: impl AsRef<[u8]>) -> TxResult<Option<IVec>> {
-        self.pending.get(full_key(self.prefix, key.as_ref()))
+        self.pending.get(&full_key(self.prefix, key.as_ref()))
     }
 
     /// Sets `key`, returning the value it had.
     fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<Option<IVec>> {
         self.pending
-            .set(full_key(self.prefix, key.as_ref()), Some(value.into()))
+            .replace(full_key(self.prefix, key.as_ref()), Some(value.into()))
+    }
+
+    /// Sets `key` when what it held does not matter (saves a read).
+    fn put(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) {
+        self.pending
+            .set(full_key(self.prefix, key.as_ref()), Some(value.into()));
     }
 
     /// Removes `key`, returning the value it had.
     fn remove(&self, key: impl AsRef<[u8]>) -> TxResult<Option<IVec>> {
-        self.pending.set(full_key(self.prefix, key.as_ref()), None)
+        self.pending
+            .replace(full_key(self.prefix, key.as_ref()), None)
+    }
+
+    /// Removes `key` when what it held does not matter (saves a read).
+    fn delete(&self, key: impl AsRef<[u8]>) {
+        self.pending.set(full_key(self.prefix, key.as_ref()), None);
     }
 }
 
@@ -125,13 +145,13 @@ impl Tx<'_> {
         };
         let entry = AuditEntry::seal(draft, seq, prev_hash).map_err(StoreError::Audit)?;
         let bytes = entry.to_stored_bytes().map_err(StoreError::Audit)?;
-        self.audit.insert(keys::seq_key(seq), bytes)?;
+        self.audit.put(keys::seq_key(seq), bytes);
         let head = AuditHead {
             seq,
             hash: entry.hash,
         };
         self.meta
-            .insert(meta::AUDIT_HEAD, &keys::encode_head(head)[..])?;
+            .put(meta::AUDIT_HEAD, &keys::encode_head(head)[..]);
         Ok(entry)
     }
 
@@ -143,9 +163,9 @@ impl Tx<'_> {
         };
         let next = current.saturating_add_signed(delta);
         if next == 0 {
-            self.meta.remove(key)?;
+            self.meta.delete(key);
         } else {
-            self.meta.insert(key, &next.to_be_bytes())?;
+            self.meta.put(key, &next.to_be_bytes());
         }
         Ok(())
     }
@@ -187,17 +207,36 @@ fn json<T: serde::Serialize>(value: &T, tree: &'static str) -> TxResult<Vec<u8>>
 }
 
 impl SledStore {
-    /// Runs `f` against the current state and applies its writes as one
-    /// atomic batch if it returns `Ok` (nothing if it returns `Err`). The
-    /// caller holds the write lock, so nothing changes between `f`'s reads
-    /// and the batch.
+    /// Runs `f` against the current state (deferred writes included) and,
+    /// if it returns `Ok`, applies its writes as one atomic batch after
+    /// every deferred write; if it returns `Err`, nothing. The caller holds
+    /// the write lock, so nothing changes between `f`'s reads and the batch.
     fn transact<A>(&self, f: impl FnOnce(&Tx<'_>) -> TxResult<A>) -> Result<A, StoreError> {
+        // Earlier writes first (the audit chain reaches the tree in order);
+        // if that fails, this operation has changed nothing.
+        self.overlay.drain()?;
         let pending = Pending {
-            tree: &self.tree,
+            overlay: &self.overlay,
             writes: RefCell::new(BTreeMap::new()),
         };
         let out = f(&Tx::new(&pending))?;
-        self.tree.apply_batch(pending.into_batch())?;
+        self.overlay.tree().apply_batch(pending.into_batch())?;
+        Ok(out)
+    }
+
+    /// Like [`Self::transact`], but the writes are deferred: visible to
+    /// every read at once, applied to the tree with the next drain (at the
+    /// latest, the next flush), together with the other deferred writes.
+    fn transact_deferred<A>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> TxResult<A>,
+    ) -> Result<A, StoreError> {
+        let pending = Pending {
+            overlay: &self.overlay,
+            writes: RefCell::new(BTreeMap::new()),
+        };
+        let out = f(&Tx::new(&pending))?;
+        self.overlay.defer(pending.writes.into_inner());
         Ok(out)
     }
 
@@ -232,7 +271,7 @@ impl SledStore {
             previous_alone = Some((prior, old.subject));
         }
 
-        self.transact(|tx| {
+        self.transact_deferred(|tx| {
             let mut record = write.record.clone();
             let existing = match tx.series_index.get(write.series_key)? {
                 Some(v) => {
@@ -249,9 +288,9 @@ impl SledStore {
                     record.id = id;
                     record.ingested_at = old.ingested_at;
                     tx.retention_queue
-                        .remove(keys::retention_key(old.retain_until, &id))?;
+                        .delete(keys::retention_key(old.retain_until, &id));
                     tx.subject_index
-                        .remove(&keys::subject_index_key(&old.subject, &id)[..])?;
+                        .delete(&keys::subject_index_key(&old.subject, &id)[..]);
                     tx.bump(&keys::policy_count_key(&old.policy.id), -1)?;
                     if previous_alone == Some((id, old.subject)) && old.subject != record.subject {
                         previous_key_destroyed = tx.subject_keys.remove(old.subject.0)?.is_some();
@@ -259,10 +298,9 @@ impl SledStore {
                     PutKind::Replaced
                 }
                 None => {
-                    tx.series_index
-                        .insert(write.series_key, record.id.as_bytes())?;
+                    tx.series_index.put(write.series_key, record.id.as_bytes());
                     tx.record_series
-                        .insert(record.id.as_bytes(), &write.series_key)?;
+                        .put(record.id.as_bytes(), &write.series_key);
                     tx.bump(meta::RECORDS, 1)?;
                     PutKind::Created
                 }
@@ -279,17 +317,15 @@ impl SledStore {
                     if tx.subject_keys.get(record.subject.0)?.is_some() {
                         return abort(StoreError::SubjectKeyChanged);
                     }
-                    tx.subject_keys
-                        .insert(record.subject.0, wrapped.as_slice())?;
+                    tx.subject_keys.put(record.subject.0, wrapped.as_slice());
                 }
             }
 
-            tx.records
-                .insert(id.as_bytes(), json(&record, tree::RECORDS)?)?;
+            tx.records.put(id.as_bytes(), json(&record, tree::RECORDS)?);
             tx.subject_index
-                .insert(&keys::subject_index_key(&record.subject, &id)[..], &[])?;
+                .put(&keys::subject_index_key(&record.subject, &id)[..], &[]);
             tx.retention_queue
-                .insert(keys::retention_key(record.retain_until, &id), &[])?;
+                .put(keys::retention_key(record.retain_until, &id), &[]);
             tx.bump(&keys::policy_count_key(&record.policy.id), 1)?;
 
             let action = match kind {
