@@ -23,9 +23,45 @@ pub(crate) fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Calls `f` with the encoding of `parts`, built on the stack when it fits
+/// in `N` bytes (the hot path: field AAD is ~105 bytes), else on the heap.
+/// The bytes given to `f` are exactly [`length_prefixed`]`(parts)`.
+pub(crate) fn with_length_prefixed<const N: usize, R>(
+    parts: &[&[u8]],
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    let total: usize = parts.iter().map(|p| 4 + p.len()).sum();
+    if total > N || parts.iter().any(|p| u32::try_from(p.len()).is_err()) {
+        return f(&length_prefixed(parts));
+    }
+    let mut buf = [0u8; N];
+    let mut at = 0;
+    for part in parts {
+        let len = (part.len() as u32).to_be_bytes();
+        buf[at..at + 4].copy_from_slice(&len);
+        buf[at + 4..at + 4 + part.len()].copy_from_slice(part);
+        at += 4 + part.len();
+    }
+    f(&buf[..at])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stack_encoding_equals_the_heap_one() {
+        let long = [7u8; 200];
+        for parts in [
+            &[&b"ab"[..], b"", b"c"][..],
+            &[&b"phivault/field/v1"[..], &[1; 16], b"PatientName"][..],
+            &[&b"x"[..], &long[..]][..],
+        ] {
+            let heap = length_prefixed(parts);
+            assert_eq!(with_length_prefixed::<64, _>(parts, |b| b.to_vec()), heap);
+            assert_eq!(with_length_prefixed::<8, _>(parts, |b| b.to_vec()), heap);
+        }
+    }
 
     #[test]
     fn layout_is_length_then_bytes() {

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::aad::length_prefixed;
+use super::aad::with_length_prefixed;
 use super::gcm::{self, NONCE_LEN};
 use super::{CryptoError, Dek, DekId, SealedField};
 
@@ -55,13 +55,23 @@ impl<'a> FieldAad<'a> {
     /// lp(kek_version as u32 BE)`, where `lp` is the length-prefixed part
     /// encoding of docs/FORMAT.md.
     pub fn encode(&self) -> Vec<u8> {
-        length_prefixed(&[
-            FIELD_AAD_LABEL.as_bytes(),
-            &self.record_id,
-            self.field.as_bytes(),
-            &self.dek_id.0,
-            &self.kek_version.to_be_bytes(),
-        ])
+        self.with_encoded(<[u8]>::to_vec)
+    }
+
+    /// Calls `f` with exactly the bytes of [`Self::encode`], without a heap
+    /// allocation for field names of usual length.
+    fn with_encoded<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let kek_version = self.kek_version.to_be_bytes();
+        with_length_prefixed::<160, R>(
+            &[
+                FIELD_AAD_LABEL.as_bytes(),
+                &self.record_id,
+                self.field.as_bytes(),
+                &self.dek_id.0,
+                &kek_version,
+            ],
+            f,
+        )
     }
 }
 
@@ -93,7 +103,8 @@ fn seal_field_with_nonce(
             given: dek.id(),
         });
     }
-    let ciphertext = gcm::seal_with_nonce(dek.cipher(), nonce, &aad.encode(), plaintext)
+    let ciphertext = aad
+        .with_encoded(|aad| gcm::seal_with_nonce(dek.cipher(), nonce, aad, plaintext))
         .map_err(|_| CryptoError::Seal)?;
     Ok(SealedField {
         alg: FIELD_ALG.to_owned(),
@@ -125,15 +136,10 @@ pub fn open_field(
             given: dek.id(),
         });
     }
-    gcm::open(
-        dek.cipher(),
-        &sealed.nonce,
-        &aad.encode(),
-        &sealed.ciphertext,
-    )
-    .map_err(|_| CryptoError::FieldOpen {
-        field: aad.field.to_owned(),
-    })
+    aad.with_encoded(|encoded| gcm::open(dek.cipher(), &sealed.nonce, encoded, &sealed.ciphertext))
+        .map_err(|_| CryptoError::FieldOpen {
+            field: aad.field.to_owned(),
+        })
 }
 
 #[cfg(test)]

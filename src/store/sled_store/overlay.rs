@@ -88,6 +88,11 @@ impl Overlay {
         self.lock().is_empty()
     }
 
+    /// How many keys are waiting.
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// The tree, for scans (the caller drains first).
     pub(super) fn tree(&self) -> &sled::Tree {
         &self.tree

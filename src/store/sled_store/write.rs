@@ -20,6 +20,10 @@ use crate::store::{
 
 type TxResult<T> = Result<T, StoreError>;
 
+/// How many deferred keys may wait before a deferred write applies them
+/// itself (~1,000 records; under load a flush drains far fewer).
+pub(super) const MAX_DEFERRED_KEYS: usize = 10_000;
+
 /// The writes of one operation, not yet applied: full key → new value
 /// (`None`: removed). Reads through a [`TxSpace`] see them first, then the
 /// overlay's deferred writes, then the tree.
@@ -231,6 +235,12 @@ impl SledStore {
         &self,
         f: impl FnOnce(&Tx<'_>) -> TxResult<A>,
     ) -> Result<A, StoreError> {
+        // A writer that never flushes (a bulk load) must not grow the
+        // overlay without bound: past the limit, apply what waits first (if
+        // that fails, this operation has changed nothing).
+        if self.overlay.len() >= MAX_DEFERRED_KEYS {
+            self.overlay.drain()?;
+        }
         let pending = Pending {
             overlay: &self.overlay,
             writes: RefCell::new(BTreeMap::new()),
