@@ -107,7 +107,7 @@ fn seal_field_with_nonce(
         .with_encoded(|aad| gcm::seal_with_nonce(dek.cipher(), nonce, aad, plaintext))
         .map_err(|_| CryptoError::Seal)?;
     Ok(SealedField {
-        alg: FIELD_ALG.to_owned(),
+        alg: std::borrow::Cow::Borrowed(FIELD_ALG),
         dek_id: aad.dek_id,
         kek_version: aad.kek_version,
         nonce: *nonce,

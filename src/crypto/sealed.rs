@@ -37,8 +37,8 @@ impl<'de> Deserialize<'de> for DekId {
 /// ciphertext moved to another field or record fails to open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedField {
-    /// Always `A256GCM`.
-    pub alg: String,
+    /// Always `A256GCM` (borrowed when sealed here: no allocation).
+    pub alg: std::borrow::Cow<'static, str>,
     /// The DEK that sealed the field.
     pub dek_id: DekId,
     /// The KEK version current when the field was sealed; bound into the
