@@ -134,6 +134,16 @@ fn put(store: &dyn Store, rec: StoredRecord, series_n: u32) -> phivault::store::
     store.put_record(w).unwrap()
 }
 
+/// Places an "audit" hold on `id` as admin-1.
+fn audit_hold(store: &dyn Store, id: &RecordId) {
+    let hold = Hold {
+        reason: "audit".into(),
+        placed_by: "admin-1".into(),
+        placed_at: T0,
+    };
+    store.place_hold(id, hold, admin()).unwrap();
+}
+
 fn all_audit(store: &dyn Store) -> Vec<AuditEntry> {
     store.audit_range(1, usize::MAX).unwrap()
 }
@@ -781,17 +791,7 @@ fn deferred_record_writes_are_seen_by_every_read_and_kept_in_order() {
     );
     // A write applied at once (a hold) goes after them in the chain; then
     // one more deferred write, never flushed explicitly.
-    store
-        .place_hold(
-            &a,
-            Hold {
-                reason: "audit".into(),
-                placed_by: "admin-1".into(),
-                placed_at: T0,
-            },
-            admin(),
-        )
-        .unwrap();
+    audit_hold(&*store, &a);
     let c = put(&*store, record(2, T0, "gdpr"), 3).record.id;
     assert_eq!(store.audit_head().unwrap().unwrap().seq, 4);
     drop(store);
@@ -834,17 +834,7 @@ fn six_entries(dir: &std::path::Path) -> std::path::PathBuf {
     let store = open(dir);
     let id = put(&*store, record(1, T0, "gdpr"), 1).record.id;
     let _ = put(&*store, record(1, T0, "gdpr"), 1);
-    store
-        .place_hold(
-            &id,
-            Hold {
-                reason: "audit".into(),
-                placed_by: "admin-1".into(),
-                placed_at: T0,
-            },
-            admin(),
-        )
-        .unwrap();
+    audit_hold(&*store, &id);
     store.release_hold(&id, admin()).unwrap();
     let mut read = context().into_draft(AuditAction::RecordRead, Some(id));
     read.purpose = Some("TREAT".into());
