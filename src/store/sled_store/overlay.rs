@@ -56,6 +56,29 @@ impl Overlay {
         self.tree.get(key)
     }
 
+    /// The keys starting with `prefix`, deferred writes included, in key
+    /// order, without draining: the tree and the overlay are read under the
+    /// overlay's lock, so no drain moves a write between the two readings.
+    /// Meant for small key ranges (one subject's records).
+    pub(super) fn keys_with_prefix(&self, prefix: &[u8]) -> sled::Result<Vec<Vec<u8>>> {
+        let pending = self.lock();
+        let mut keys = std::collections::BTreeSet::new();
+        for item in self.tree.scan_prefix(prefix) {
+            keys.insert(item?.0.to_vec());
+        }
+        for (k, v) in pending.range(prefix.to_vec()..) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if v.is_some() {
+                keys.insert(k.clone());
+            } else {
+                keys.remove(k);
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     /// Adds one operation's writes, to be applied at the next drain.
     pub(super) fn defer(&self, writes: Writes) {
         if !writes.is_empty() {
@@ -130,6 +153,31 @@ mod tests {
         assert_eq!(o.tree().get(b"a").unwrap().unwrap().as_ref(), b"new");
         assert_eq!(o.tree().get(b"b").unwrap(), None);
         assert_eq!(o.get(b"a").unwrap().unwrap().as_ref(), b"new");
+    }
+
+    #[test]
+    fn prefix_keys_merge_deferred_writes_without_draining() {
+        let o = overlay();
+        for k in [&b"pa"[..], b"pb", b"pc", b"q1"] {
+            o.tree().insert(k, b"").unwrap();
+        }
+        o.defer(writes(&[
+            (b"pb", None),
+            (b"pd", Some(b"")),
+            (b"p", Some(b"")),
+            (b"q2", Some(b"")),
+        ]));
+        let keys = o.keys_with_prefix(b"p").unwrap();
+        assert_eq!(
+            keys,
+            vec![
+                b"p".to_vec(),
+                b"pa".to_vec(),
+                b"pc".to_vec(),
+                b"pd".to_vec()
+            ]
+        );
+        assert!(!o.is_empty(), "a prefix read must not drain");
     }
 
     #[test]

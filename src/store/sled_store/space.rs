@@ -113,6 +113,17 @@ impl Space {
             .compare_and_swap(full_key(self.prefix, key.as_ref()), old, new)
     }
 
+    /// The keys starting with `key_prefix` (without the space's prefix
+    /// byte), deferred writes included, without draining them.
+    pub(super) fn keys_with_prefix(&self, key_prefix: &[u8]) -> sled::Result<Vec<IVec>> {
+        Ok(self
+            .overlay
+            .keys_with_prefix(&full_key(self.prefix, key_prefix))?
+            .into_iter()
+            .map(|k| strip(IVec::from(k)))
+            .collect())
+    }
+
     /// Applies deferred writes so that a scan sees them; a failure becomes
     /// the scan's first item.
     fn drain_for_scan(&self) -> Option<Item> {

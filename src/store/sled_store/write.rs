@@ -370,8 +370,10 @@ impl SledStore {
             return Err(StoreError::NotFound(*id));
         };
         // Under the write lock the count holds inside the transaction.
+        // Deferred like ingest: a purge's deletions reach sled as one batch
+        // per flush (or per page, whose next `due_by` scan drains them).
         let last_of_subject = self.subject_record_count(&record.subject, 2)? == 1;
-        self.transact(|tx| {
+        self.transact_deferred(|tx| {
             let old = tx.remove_record(id)?;
             let key_destroyed = last_of_subject
                 && old.subject == record.subject
