@@ -78,7 +78,7 @@ fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
 /// Edits the `audit` tree (and others) with sled directly, as an attacker
 /// with file access would.
 fn tamper(dir: &Path, edit: impl FnOnce(&sled::Db)) {
-    let db = sled::open(dir.join("db")).unwrap();
+    let db = crate::support::open_raw_db(&dir.join("db"));
     edit(&db);
     db.flush().unwrap();
 }

@@ -268,7 +268,7 @@ fn pseudonym_of(vault: &Vault, id: &RecordId) -> String {
 }
 
 fn open_vault(dir: &Path) -> Vault {
-    Vault::open(dir, PolicySet::embedded().unwrap()).unwrap().0
+    crate::support::reopen_vault(dir)
 }
 
 /// Waits until no handle of this process holds the database of `dir`: a
@@ -869,7 +869,7 @@ async fn five_entries(dir: &Path) {
 /// with the disk can do), then reports on it.
 fn tampered_status(dir: &Path, f: impl FnOnce(&sled::Tree)) -> phivault::report::AuditStatus {
     {
-        let raw = sled::open(phivault::vault::db_path(dir)).unwrap();
+        let raw = crate::support::open_raw_db(&phivault::vault::db_path(dir));
         f(&raw.open_tree("phivault").unwrap());
         raw.flush().unwrap();
     }

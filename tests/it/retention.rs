@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use phivault::domain::{Actor, Record, Role, latest_civil_date};
-use phivault::policy::PolicySet;
 use phivault::store::RecordId;
 use phivault::vault::{HoldReason, PurgeSummary, Vault};
 use serde_json::json;
@@ -44,8 +43,7 @@ pub fn record(pid: &str, n: u64, now: OffsetDateTime) -> Record {
 }
 
 pub fn open_vault(dir: &std::path::Path) -> Arc<Vault> {
-    let (vault, _) = Vault::open(dir, PolicySet::embedded().unwrap()).unwrap();
-    Arc::new(vault)
+    Arc::new(crate::support::reopen_vault(dir))
 }
 
 /// Runs a purge on the blocking pool (it flushes synchronously).

@@ -29,24 +29,12 @@ const T0: OffsetDateTime = datetime!(2026-03-01 09:00:00 UTC);
 /// the database's file lock while sled's threads wind down, so a `Locked`
 /// answer is retried for a few seconds.
 fn open(dir: &std::path::Path) -> Arc<dyn Store> {
-    Arc::new(retry_locked(|| match SledStore::open(dir.join("db")) {
-        Err(StoreError::Locked { .. }) => None,
-        other => Some(other.unwrap()),
-    }))
-}
-
-fn retry_locked<T>(mut attempt: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(v) = attempt() {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the database stayed locked"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    Arc::new(crate::support::retry_while_locked(
+        || match SledStore::open(dir.join("db")) {
+            Err(StoreError::Locked { .. }) => None,
+            other => Some(other.unwrap()),
+        },
+    ))
 }
 
 fn policy(id: &str) -> PolicyStamp {
@@ -848,11 +836,7 @@ fn six_entries(dir: &std::path::Path) -> std::path::PathBuf {
 /// Applies `f` to the raw tree holding the audit log (what an attacker
 /// with the disk can do); audit keys are `key(seq)`.
 fn tamper(db: &std::path::Path, f: impl FnOnce(&sled::Tree)) {
-    let raw = retry_locked(|| match sled::open(db) {
-        Ok(raw) => Some(raw),
-        Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => None,
-        Err(e) => panic!("{e}"),
-    });
+    let raw = crate::support::open_raw_db(db);
     let audit = raw.open_tree("phivault").unwrap();
     f(&audit);
     raw.flush().unwrap();

@@ -154,8 +154,7 @@ impl TestServer {
             Config::resolve(ConfigLayer::default(), ConfigLayer::default(), flags).unwrap();
         let verifier = http::TokenVerifier::new(&config.jwt, &dir.jwt_secret()).unwrap();
         let metrics = http::metrics::install_recorder().unwrap();
-        let (vault, _) = Vault::open(dir.root(), PolicySet::embedded().unwrap()).unwrap();
-        let vault = Arc::new(vault);
+        let vault = Arc::new(reopen_vault(dir.root()));
         let mut state =
             AppState::new(config, verifier, metrics, Arc::clone(&vault)).with_data_dir(dir.root());
         if let Some(sink) = options.denials {
@@ -303,4 +302,39 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
 /// The built binary.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_phivault"))
+}
+
+/// Runs `attempt` until it gives `Some`, for up to 10 s: a database that
+/// this process closed a moment ago can still be locked while sled's own
+/// threads wind down. A hang guard, not a timing assertion.
+pub fn retry_while_locked<T>(mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = attempt() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database stayed locked"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Opens the vault of `dir`, waiting out a just-released lock.
+pub fn reopen_vault(dir: &std::path::Path) -> Vault {
+    retry_while_locked(|| match Vault::open(dir, PolicySet::embedded().unwrap()) {
+        Err(phivault::vault::VaultError::Store(phivault::store::StoreError::Locked { .. })) => None,
+        other => Some(other.unwrap().0),
+    })
+}
+
+/// Opens a sled database directly (as an attacker with the disk would),
+/// waiting out a just-released lock.
+pub fn open_raw_db(path: &std::path::Path) -> sled::Db {
+    retry_while_locked(|| match sled::open(path) {
+        Ok(db) => Some(db),
+        Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => None,
+        Err(e) => panic!("{e}"),
+    })
 }

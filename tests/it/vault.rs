@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 fn open(dir: &Path) -> Vault {
-    Vault::open(dir, PolicySet::embedded().unwrap()).unwrap().0
+    crate::support::reopen_vault(dir)
 }
 
 fn actor(role: Role) -> Actor {

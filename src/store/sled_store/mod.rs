@@ -644,7 +644,18 @@ mod tests {
             old_meta.insert(meta::FORMAT, &1u32.to_be_bytes()).unwrap();
             db.flush().unwrap();
         }
-        match SledStore::open(dir.path()) {
+        // The raw handle just closed may hold the file lock a moment longer
+        // while sled's threads wind down: wait that out (a hang guard).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let opened = loop {
+            match SledStore::open(dir.path()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        match opened {
             Err(StoreError::UnsupportedFormat { found, expected }) => {
                 assert_eq!((found, expected), (1, keys::FORMAT_VERSION));
             }
