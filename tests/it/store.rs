@@ -117,6 +117,21 @@ fn write(store: &dyn Store, rec: StoredRecord, series_n: u32) -> RecordWrite {
     }
 }
 
+/// The error a write of `rec` with subject key use `key` gets (the test
+/// fails if it is accepted).
+fn refused(store: &dyn Store, rec: StoredRecord, series_n: u32, key: SubjectKeyUse) -> StoreError {
+    let w = RecordWrite {
+        record: rec,
+        series_key: series(series_n),
+        subject_key: key,
+        audit: context(),
+    };
+    match store.put_record(w) {
+        Err(e) => e,
+        Ok(_) => panic!("the write was accepted"),
+    }
+}
+
 fn put(store: &dyn Store, rec: StoredRecord, series_n: u32) -> phivault::store::PutOutcome {
     let w = write(store, rec, series_n);
     store.put_record(w).unwrap()
@@ -326,48 +341,39 @@ fn a_write_with_a_stale_subject_key_changes_nothing() {
     let before = snapshot(&*store, &[1, 2]);
 
     // Sealed under a new key while the subject already has one.
-    let w = RecordWrite {
-        record: record(1, T0, "gdpr"),
-        series_key: series(2),
-        subject_key: SubjectKeyUse::New(wrapped(99)),
-        audit: context(),
-    };
     assert!(matches!(
-        store.put_record(w),
-        Err(StoreError::SubjectKeyChanged)
+        refused(
+            &*store,
+            record(1, T0, "gdpr"),
+            2,
+            SubjectKeyUse::New(wrapped(99))
+        ),
+        StoreError::SubjectKeyChanged
     ));
     // Sealed under a key that is no longer the stored one.
-    let w = RecordWrite {
-        record: record(1, T0, "gdpr"),
-        series_key: series(2),
-        subject_key: SubjectKeyUse::Existing(wrapped(98)),
-        audit: context(),
-    };
     assert!(matches!(
-        store.put_record(w),
-        Err(StoreError::SubjectKeyChanged)
+        refused(
+            &*store,
+            record(1, T0, "gdpr"),
+            2,
+            SubjectKeyUse::Existing(wrapped(98))
+        ),
+        StoreError::SubjectKeyChanged
     ));
     // Sealed under a key of a subject that has none.
-    let w = RecordWrite {
-        record: record(2, T0, "gdpr"),
-        series_key: series(3),
-        subject_key: SubjectKeyUse::Existing(wrapped(2)),
-        audit: context(),
-    };
     assert!(matches!(
-        store.put_record(w),
-        Err(StoreError::SubjectKeyChanged)
+        refused(
+            &*store,
+            record(2, T0, "gdpr"),
+            3,
+            SubjectKeyUse::Existing(wrapped(2))
+        ),
+        StoreError::SubjectKeyChanged
     ));
     // Encrypted fields with no key at all.
-    let w = RecordWrite {
-        record: record(2, T0, "gdpr"),
-        series_key: series(3),
-        subject_key: SubjectKeyUse::Unused,
-        audit: context(),
-    };
     assert!(matches!(
-        store.put_record(w),
-        Err(StoreError::SubjectKeyRequired)
+        refused(&*store, record(2, T0, "gdpr"), 3, SubjectKeyUse::Unused),
+        StoreError::SubjectKeyRequired
     ));
     // A detail that cannot be audited.
     let mut w = write(&*store, record(2, T0, "gdpr"), 3);

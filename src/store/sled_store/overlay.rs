@@ -26,6 +26,18 @@ use sled::IVec;
 /// Full key (prefix byte included) → new value, `None` for a removal.
 pub(super) type Writes = BTreeMap<Vec<u8>, Option<IVec>>;
 
+/// `writes` as one sled batch (applied atomically).
+pub(super) fn batch_of(writes: &Writes) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in writes {
+        match v {
+            Some(v) => batch.insert(k.as_slice(), v.clone()),
+            None => batch.remove(k.as_slice()),
+        }
+    }
+    batch
+}
+
 /// The tree and the writes not yet applied to it.
 pub(super) struct Overlay {
     tree: sled::Tree,
@@ -93,14 +105,7 @@ impl Overlay {
         if pending.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in pending.iter() {
-            match v {
-                Some(v) => batch.insert(k.as_slice(), v.clone()),
-                None => batch.remove(k.as_slice()),
-            }
-        }
-        self.tree.apply_batch(batch)?;
+        self.tree.apply_batch(batch_of(&pending))?;
         pending.clear();
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sled::IVec;
 
-use super::overlay::{Overlay, Writes};
+use super::overlay::{Overlay, Writes, batch_of};
 use super::space::{full_key, prefix};
 use super::{SledStore, tree};
 use crate::audit::{
@@ -50,17 +50,6 @@ impl Pending<'_> {
     /// Sets `key` without reading what it held.
     fn set(&self, key: Vec<u8>, value: Option<IVec>) {
         self.writes.borrow_mut().insert(key, value);
-    }
-
-    fn into_batch(self) -> sled::Batch {
-        let mut batch = sled::Batch::default();
-        for (k, v) in self.writes.into_inner() {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        batch
     }
 }
 
@@ -219,13 +208,23 @@ impl SledStore {
         // Earlier writes first (the audit chain reaches the tree in order);
         // if that fails, this operation has changed nothing.
         self.overlay.drain()?;
+        let (out, writes) = self.prepare(f)?;
+        self.overlay.tree().apply_batch(batch_of(&writes))?;
+        Ok(out)
+    }
+
+    /// Runs `f` against the current state (deferred writes included) and
+    /// returns its answer with the writes it asks for, applying nothing.
+    fn prepare<A>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> TxResult<A>,
+    ) -> Result<(A, Writes), StoreError> {
         let pending = Pending {
             overlay: &self.overlay,
             writes: RefCell::new(BTreeMap::new()),
         };
         let out = f(&Tx::new(&pending))?;
-        self.overlay.tree().apply_batch(pending.into_batch())?;
-        Ok(out)
+        Ok((out, pending.writes.into_inner()))
     }
 
     /// Like [`Self::transact`], but the writes are deferred: visible to
@@ -241,12 +240,8 @@ impl SledStore {
         if self.overlay.len() >= MAX_DEFERRED_KEYS {
             self.overlay.drain()?;
         }
-        let pending = Pending {
-            overlay: &self.overlay,
-            writes: RefCell::new(BTreeMap::new()),
-        };
-        let out = f(&Tx::new(&pending))?;
-        self.overlay.defer(pending.writes.into_inner());
+        let (out, writes) = self.prepare(f)?;
+        self.overlay.defer(writes);
         Ok(out)
     }
 
